@@ -1,0 +1,60 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { ActiveTurns } from './chat/active-turns.js';
+import { SessionService } from './chat/session-service.js';
+import { TurnRunner } from './chat/turn-runner.js';
+import type { AppConfig } from './config.js';
+import { buildHttpApp } from './http/app.js';
+import { Readiness } from './lifecycle/readiness.js';
+import { LogEvent } from './observability/events.js';
+import { createProvider } from './providers/create-provider.js';
+import type { Provider } from './providers/types.js';
+import { openSqliteStore } from './store/sqlite/sqlite-store.js';
+import type { SessionStore } from './store/types.js';
+import { VERSION } from './version.js';
+
+export interface Application {
+  http: FastifyInstance;
+  store: SessionStore;
+  provider: Provider;
+  readiness: Readiness;
+  turns: ActiveTurns;
+  /** Stops accepting work, ends the HTTP server and closes the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface ApplicationOverrides {
+  provider?: Provider;
+}
+
+/** The composition root: builds every layer from the config. Used by main.ts and by tests. */
+export async function createApplication(config: AppConfig, logger: Logger, overrides: ApplicationOverrides = {}): Promise<Application> {
+  const store = openSqliteStore(config.databasePath);
+  const provider = overrides.provider ?? createProvider(config);
+  logger.info({ event: LogEvent.providerSelected, provider: provider.name, simulated: provider.simulated, model: config.defaultModel });
+  if (provider.simulated) {
+    logger.warn({ event: LogEvent.providerSelected, provider: provider.name, simulated: true }, 'no ANTHROPIC_API_KEY: answers are simulated, not from Claude');
+  }
+  const activeTurns = new ActiveTurns();
+  const readiness = new Readiness();
+  const sessions = new SessionService(store, activeTurns, logger);
+  const turns = new TurnRunner(store, provider, activeTurns, { model: config.defaultModel, maxTokens: config.defaultMaxTokens }, logger);
+  const http = await buildHttpApp(
+    { sessions, turns, store, provider, readiness, version: VERSION },
+    { logger, maxBodyBytes: config.maxBodyBytes },
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      readiness.markDraining();
+      try {
+        await http.close();
+      } finally {
+        store.close();
+      }
+    })();
+    return closing;
+  };
+  return { http, store, provider, readiness, turns: activeTurns, close };
+}

@@ -1,0 +1,41 @@
+import { TurnInProgressError } from './errors.js';
+import { TurnAbort, type TurnAbortKind } from './turn-abort.js';
+
+/** A turn holding its session's lock; `controller` cancels the upstream call. */
+export interface ActiveTurn {
+  readonly sessionId: string;
+  readonly controller: AbortController;
+  readonly startedAt: number;
+}
+
+/** One running turn per session: a second message to a busy session is refused, never interleaved. */
+export class ActiveTurns {
+  private readonly turns = new Map<string, ActiveTurn>();
+
+  begin(sessionId: string): ActiveTurn {
+    if (this.turns.has(sessionId)) throw new TurnInProgressError(sessionId);
+    const turn: ActiveTurn = { sessionId, controller: new AbortController(), startedAt: Date.now() };
+    this.turns.set(sessionId, turn);
+    return turn;
+  }
+
+  end(turn: ActiveTurn): void {
+    if (this.turns.get(turn.sessionId) === turn) this.turns.delete(turn.sessionId);
+  }
+
+  isActive(sessionId: string): boolean {
+    return this.turns.has(sessionId);
+  }
+
+  /** Aborts the session's running turn; false when none was running. */
+  abort(sessionId: string, kind: TurnAbortKind): boolean {
+    const turn = this.turns.get(sessionId);
+    if (!turn || turn.controller.signal.aborted) return false;
+    turn.controller.abort(new TurnAbort(kind));
+    return true;
+  }
+
+  get size(): number {
+    return this.turns.size;
+  }
+}

@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { LogEvent } from '../observability/events.js';
+import type { MessageRecord, Page, SessionConfig, SessionRecord, SessionStore } from '../store/types.js';
+import type { ActiveTurns } from './active-turns.js';
+import { SessionNotFoundError, TurnInProgressError } from './errors.js';
+
+/** Session lifecycle over the store. Owner checks arrive with authentication (null = auth off). */
+export class SessionService {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly turns: ActiveTurns,
+    private readonly log: Logger,
+  ) {}
+
+  create(owner: string | null, config: SessionConfig = {}): SessionRecord {
+    const session = this.store.createSession({ id: randomUUID(), owner, config });
+    this.log.info({ event: LogEvent.sessionCreated, session_id: session.id });
+    return session;
+  }
+
+  get(id: string): SessionRecord {
+    const session = this.store.getSession(id);
+    if (!session) throw new SessionNotFoundError(id);
+    return session;
+  }
+
+  isActive(id: string): boolean {
+    return this.turns.isActive(id);
+  }
+
+  updateConfig(id: string, patch: SessionConfig): SessionRecord {
+    const session = this.store.updateSessionConfig(id, patch);
+    if (!session) throw new SessionNotFoundError(id);
+    this.log.info({ event: LogEvent.sessionUpdated, session_id: id, fields: Object.keys(patch) });
+    return session;
+  }
+
+  /** Deleting a session that is answering cancels that answer first. */
+  delete(id: string): void {
+    this.get(id);
+    this.turns.abort(id, 'session_deleted');
+    if (!this.store.deleteSession(id)) throw new SessionNotFoundError(id);
+    this.log.info({ event: LogEvent.sessionDeleted, session_id: id });
+  }
+
+  /** Clearing while a turn runs would let that turn write into the cleared history, so it is refused. */
+  clear(id: string): number {
+    this.get(id);
+    if (this.turns.isActive(id)) throw new TurnInProgressError(id);
+    const result = this.store.clearMessages(id);
+    if (!result) throw new SessionNotFoundError(id);
+    this.log.info({ event: LogEvent.sessionCleared, session_id: id, deleted_messages: result.deleted });
+    return result.deleted;
+  }
+
+  /** True when a running turn was cancelled, false when the session was idle. */
+  interrupt(id: string): boolean {
+    this.get(id);
+    return this.turns.abort(id, 'interrupted');
+  }
+
+  list(owner: string | null | undefined, limit: number, cursor: string | undefined): { page: Page<SessionRecord>; total: number } {
+    return {
+      page: this.store.listSessions({ owner, limit, cursor }),
+      total: this.store.countSessions(owner),
+    };
+  }
+
+  history(id: string, limit: number, afterSeq: number): { session: SessionRecord; messages: MessageRecord[]; nextAfter: number | null } {
+    const session = this.get(id);
+    const rows = this.store.listMessages(id, { limit: limit + 1, afterSeq });
+    const messages = rows.slice(0, limit);
+    const last = messages[messages.length - 1];
+    return { session, messages, nextAfter: rows.length > limit && last ? last.seq : null };
+  }
+}

@@ -1,0 +1,10 @@
+/** Why a running turn was cancelled; carried as the AbortSignal's reason so the runner can tell. */
+export type TurnAbortKind = 'interrupted' | 'client_disconnected' | 'session_deleted';
+
+export class TurnAbort {
+  constructor(readonly kind: TurnAbortKind) {}
+}
+
+export function abortKindOf(signal: AbortSignal): TurnAbortKind | null {
+  return signal.aborted && signal.reason instanceof TurnAbort ? signal.reason.kind : null;
+}

@@ -1,0 +1,225 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { LogEvent } from '../observability/events.js';
+import { ProviderError } from '../providers/errors.js';
+import { costUsd } from '../providers/pricing.js';
+import type { Provider, ProviderRequest, Usage } from '../providers/types.js';
+import type { MessageStatus, SessionRecord, SessionStore, ToolEventRecord } from '../store/types.js';
+import type { ActiveTurn, ActiveTurns } from './active-turns.js';
+import { buildConversation } from './conversation.js';
+import type { Frame, FrameSink, Mode } from './frames.js';
+import { abortKindOf, type TurnAbortKind } from './turn-abort.js';
+
+export interface TurnDefaults {
+  model: string;
+  maxTokens: number;
+}
+
+/** A turn whose user message is committed and whose session lock is held, ready to stream. */
+export interface PreparedTurn {
+  readonly session: SessionRecord;
+  readonly userMessageId: string;
+  readonly active: ActiveTurn;
+  readonly request: ProviderRequest;
+}
+
+/** What the assistant produced so far; stored whatever way the turn ends. */
+interface Reply {
+  text: string;
+  tools: ToolEventRecord[];
+  usage: Usage;
+  model: string;
+  stopReason: string | null;
+}
+
+interface Failure {
+  errorType: string;
+  message: string;
+  recoverable: boolean;
+  status: MessageStatus;
+}
+
+const ABORT_FAILURES: Record<TurnAbortKind, Omit<Failure, 'status'>> = {
+  interrupted: { errorType: 'interrupted', message: 'The reply was interrupted at your request', recoverable: true },
+  client_disconnected: { errorType: 'client_disconnected', message: 'The client went away', recoverable: true },
+  session_deleted: { errorType: 'session_deleted', message: 'The session was deleted', recoverable: false },
+};
+
+/**
+ * Runs one chat turn: user message committed before the upstream call, the reply streamed as frames,
+ * the assistant message committed when the turn ends (complete, incomplete or error), then exactly one
+ * `done`. A failure always reaches the client as an `error` frame before `done`.
+ */
+export class TurnRunner {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly provider: Provider,
+    private readonly turns: ActiveTurns,
+    private readonly defaults: TurnDefaults,
+    private readonly log: Logger,
+  ) {}
+
+  get mode(): Mode {
+    return this.provider.simulated ? 'simulated' : 'live';
+  }
+
+  /** Takes the session lock and commits the user message. Throws before anything is streamed. */
+  prepare(session: SessionRecord, message: string): PreparedTurn {
+    const active = this.turns.begin(session.id);
+    try {
+      const userMessage = this.store.appendMessage({
+        id: randomUUID(),
+        sessionId: session.id,
+        role: 'user',
+        content: message,
+        status: 'complete',
+      });
+      if (!userMessage) throw new Error(`Session ${session.id} vanished before its message was stored`);
+      const config = session.config;
+      const request: ProviderRequest = {
+        model: config.model ?? this.defaults.model,
+        maxTokens: config.max_tokens ?? this.defaults.maxTokens,
+        system: config.system_prompt,
+        temperature: config.temperature,
+        messages: buildConversation(this.store.allMessages(session.id)),
+      };
+      return { session, userMessageId: userMessage.id, active, request };
+    } catch (error) {
+      this.turns.end(active);
+      throw error;
+    }
+  }
+
+  async run(turn: PreparedTurn, sink: FrameSink): Promise<void> {
+    const { session, active, request } = turn;
+    const started = Date.now();
+    const reply: Reply = { text: '', tools: [], usage: { inputTokens: 0, outputTokens: 0 }, model: request.model, stopReason: null };
+    const log = this.log.child({ session_id: session.id, mode: this.mode });
+    log.info({ event: LogEvent.chatTurnStarted, model: request.model, history_messages: request.messages.length });
+    try {
+      await sink.send({ type: 'processing', message_id: turn.userMessageId, mode: this.mode });
+      try {
+        await this.streamReply(turn, reply, sink);
+      } catch (error) {
+        await this.finishFailed(turn, reply, this.describeFailure(error, active.controller.signal, reply), sink, log, started);
+        return;
+      }
+      await this.finishComplete(turn, reply, sink, log, started);
+    } finally {
+      this.turns.end(active);
+      await sink.send({ type: 'done' });
+      sink.end();
+    }
+  }
+
+  private async streamReply(turn: PreparedTurn, reply: Reply, sink: FrameSink): Promise<void> {
+    for await (const event of this.provider.stream(turn.request, turn.active.controller.signal)) {
+      switch (event.type) {
+        case 'start':
+          reply.model = event.model;
+          break;
+        case 'text':
+          reply.text += event.text;
+          await sink.send({ type: 'text_chunk', content: event.text });
+          break;
+        case 'tool_use':
+          reply.tools.push({ type: 'tool_use', id: event.id, name: event.name, input: event.input });
+          await sink.send({ type: 'tool_use', tool_use_id: event.id, name: event.name, input: event.input });
+          break;
+        case 'tool_result':
+          reply.tools.push({ type: 'tool_result', tool_use_id: event.toolUseId, content: event.content, is_error: event.isError });
+          await sink.send({ type: 'tool_result', tool_use_id: event.toolUseId, content: event.content, is_error: event.isError });
+          break;
+        case 'usage':
+          reply.usage = event.usage;
+          break;
+        case 'stop':
+          reply.stopReason = event.stopReason;
+          reply.model = event.model || reply.model;
+          break;
+      }
+    }
+  }
+
+  private async finishComplete(turn: PreparedTurn, reply: Reply, sink: FrameSink, log: Logger, started: number): Promise<void> {
+    const cost = this.provider.simulated ? 0 : costUsd(reply.model, reply.usage);
+    const stored = this.storeReply(turn, reply, 'complete', null, cost, log);
+    if (!stored) {
+      await sink.send(this.errorFrame(turn, { errorType: 'storage_error', message: 'The reply could not be saved', recoverable: true }));
+      return;
+    }
+    await sink.send({
+      type: 'result',
+      message_id: stored,
+      input_tokens: reply.usage.inputTokens,
+      output_tokens: reply.usage.outputTokens,
+      cost_usd: cost,
+      model: reply.model,
+      mode: this.mode,
+      stop_reason: reply.stopReason,
+    });
+    log.info({
+      event: LogEvent.chatTurnCompleted,
+      duration_ms: Date.now() - started,
+      model: reply.model,
+      input_tokens: reply.usage.inputTokens,
+      output_tokens: reply.usage.outputTokens,
+      cost_usd: cost,
+      stop_reason: reply.stopReason,
+    });
+  }
+
+  private async finishFailed(turn: PreparedTurn, reply: Reply, failure: Failure, sink: FrameSink, log: Logger, started: number): Promise<void> {
+    const cost = this.provider.simulated ? 0 : costUsd(reply.model, reply.usage);
+    this.storeReply(turn, reply, failure.status, failure.errorType, cost, log);
+    await sink.send(this.errorFrame(turn, failure));
+    const interrupted = failure.errorType in ABORT_FAILURES;
+    log[interrupted ? 'info' : 'warn']({
+      event: interrupted ? LogEvent.chatTurnInterrupted : LogEvent.chatTurnFailed,
+      duration_ms: Date.now() - started,
+      error_type: failure.errorType,
+      stored_status: failure.status,
+      partial_chars: reply.text.length,
+    });
+  }
+
+  private errorFrame(turn: PreparedTurn, failure: Omit<Failure, 'status'>): Frame {
+    return { type: 'error', error: failure.message, error_type: failure.errorType, recoverable: failure.recoverable, message_id: turn.userMessageId };
+  }
+
+  private describeFailure(error: unknown, signal: AbortSignal, reply: Reply): Failure {
+    const partialStatus: MessageStatus = reply.text !== '' || reply.tools.length > 0 ? 'incomplete' : 'error';
+    const abortKind = abortKindOf(signal);
+    if (abortKind) return { ...ABORT_FAILURES[abortKind], status: 'incomplete' };
+    if (error instanceof ProviderError) {
+      return { errorType: error.errorType, message: error.message, recoverable: error.retryable, status: partialStatus };
+    }
+    this.log.error({ event: LogEvent.chatTurnFailed, err: error }, 'unexpected turn failure');
+    return { errorType: 'internal_error', message: 'The server failed while answering', recoverable: true, status: partialStatus };
+  }
+
+  /** Returns the stored message id, or null when it could not be stored (session gone, store failing). */
+  private storeReply(turn: PreparedTurn, reply: Reply, status: MessageStatus, error: string | null, cost: number, log: Logger): string | null {
+    try {
+      const stored = this.store.appendMessage({
+        id: randomUUID(),
+        sessionId: turn.session.id,
+        role: 'assistant',
+        content: reply.text,
+        status,
+        inputTokens: reply.usage.inputTokens,
+        outputTokens: reply.usage.outputTokens,
+        costUsd: cost,
+        model: reply.model,
+        stopReason: reply.stopReason,
+        error,
+        toolEvents: reply.tools,
+      });
+      if (!stored) log.warn({ event: LogEvent.messageStoreFailed, reason: 'session_missing' });
+      return stored?.id ?? null;
+    } catch (err) {
+      log.error({ event: LogEvent.messageStoreFailed, err }, 'could not store the assistant message');
+      return null;
+    }
+  }
+}

@@ -1,0 +1,33 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { chatRequestSchema } from '../../chat/schemas.js';
+import { TurnAbort } from '../../chat/turn-abort.js';
+import { LogEvent } from '../../observability/events.js';
+import type { ServicesOptions } from '../services.js';
+import { SseWriter } from '../sse-writer.js';
+import { validate } from '../validate.js';
+
+const OWNER: string | null = null;
+
+export const chatRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { services }) => {
+  const { sessions, turns } = services;
+
+  app.post('/api/chat', async (request, reply) => {
+    const body = validate(chatRequestSchema, request.body, 'body');
+    // Everything that can be refused (bad input, unknown or busy session) is refused as JSON before
+    // the stream opens; after that, failures travel as frames.
+    const session = body.session_id ? sessions.get(body.session_id) : sessions.create(OWNER);
+    const turn = turns.prepare(session, body.message);
+
+    reply.hijack();
+    const res = reply.raw;
+    const sse = new SseWriter(res, session.id);
+    res.once('close', () => {
+      if (!res.writableFinished && turn.active.controller.signal.aborted === false) {
+        request.log.info({ event: LogEvent.clientDisconnected, session_id: session.id });
+        turn.active.controller.abort(new TurnAbort('client_disconnected'));
+      }
+    });
+    sse.open({ 'x-session-id': session.id, 'x-request-id': String(request.id) });
+    await turns.run(turn, sse);
+  });
+};

@@ -1,0 +1,79 @@
+import type { FastifyPluginAsync } from 'fastify';
+import {
+  historyQuerySchema,
+  idParamsSchema,
+  listSessionsQuerySchema,
+  optionalConfigSchema,
+  sessionConfigSchema,
+  sessionRefSchema,
+} from '../../chat/schemas.js';
+import { presentMessage, presentSession, presentSessionSummary } from '../presenters.js';
+import type { ServicesOptions } from '../services.js';
+import { validate } from '../validate.js';
+
+/** Until authentication lands every session is unowned. */
+const OWNER: string | null = null;
+
+export const sessionRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { services }) => {
+  const { sessions } = services;
+
+  app.post('/api/new-session', async (request, reply) => {
+    const config = validate(optionalConfigSchema, request.body, 'body') ?? {};
+    const session = sessions.create(OWNER, config);
+    return reply.code(201).send({ session_id: session.id });
+  });
+
+  app.post('/api/session-with-config', async (request, reply) => {
+    const config = validate(sessionConfigSchema, request.body ?? {}, 'body');
+    const session = sessions.create(OWNER, config);
+    return reply.code(201).send({ session_id: session.id, config: session.config });
+  });
+
+  app.put('/api/session/:id/config', async (request) => {
+    const { id } = validate(idParamsSchema, request.params, 'path');
+    const patch = validate(sessionConfigSchema, request.body ?? {}, 'body');
+    const session = sessions.updateConfig(id, patch);
+    return { status: 'updated', session_id: id, config: session.config };
+  });
+
+  app.get('/api/session/:id', async (request) => {
+    const { id } = validate(idParamsSchema, request.params, 'path');
+    return presentSession(sessions.get(id), sessions.isActive(id));
+  });
+
+  app.get('/api/sessions', async (request) => {
+    const { limit, cursor } = validate(listSessionsQuerySchema, request.query, 'query');
+    const { page, total } = sessions.list(OWNER, limit, cursor);
+    return { sessions: page.items.map(presentSessionSummary), total, next_cursor: page.nextCursor };
+  });
+
+  app.get('/api/session-history/:id', async (request) => {
+    const { id } = validate(idParamsSchema, request.params, 'path');
+    const { limit, after } = validate(historyQuerySchema, request.query, 'query');
+    const { session, messages, nextAfter } = sessions.history(id, limit, after);
+    return {
+      session_id: id,
+      messages: messages.map(presentMessage),
+      total_messages: session.messageCount,
+      next_cursor: nextAfter === null ? null : String(nextAfter),
+    };
+  });
+
+  app.delete('/api/session/:id', async (request) => {
+    const { id } = validate(idParamsSchema, request.params, 'path');
+    sessions.delete(id);
+    return { status: 'deleted', session_id: id };
+  });
+
+  app.post('/api/interrupt', async (request) => {
+    const { session_id } = validate(sessionRefSchema, request.body, 'body');
+    const interrupted = sessions.interrupt(session_id);
+    return { status: interrupted ? 'interrupted' : 'idle', session_id, interrupted };
+  });
+
+  app.post('/api/clear', async (request) => {
+    const { session_id } = validate(sessionRefSchema, request.body, 'body');
+    const deleted = sessions.clear(session_id);
+    return { status: 'cleared', session_id, deleted_messages: deleted };
+  });
+};

@@ -1,0 +1,92 @@
+import type Database from 'better-sqlite3';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up: string;
+}
+
+/** Ordered, append-only: never edit a released migration, add a new version instead. */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'create_sessions_and_messages',
+    up: `
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        owner TEXT NULL,
+        config TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        total_input_tokens INTEGER NOT NULL DEFAULT 0,
+        total_output_tokens INTEGER NOT NULL DEFAULT 0,
+        total_cost_usd REAL NOT NULL DEFAULT 0
+      );
+      CREATE INDEX sessions_owner_created_idx ON sessions(owner, created_at DESC, id DESC);
+      CREATE INDEX sessions_created_idx ON sessions(created_at DESC, id DESC);
+
+      CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('complete', 'incomplete', 'error')),
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        model TEXT,
+        stop_reason TEXT,
+        error TEXT,
+        tool_events TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (session_id, seq)
+      );
+    `,
+  },
+];
+
+function ensureMigrationsTable(db: Database.Database): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY,
+      name TEXT,
+      applied_at TEXT
+    )
+  `);
+}
+
+function appliedVersions(db: Database.Database): Set<number> {
+  const rows = db.prepare<[], { version: number }>('SELECT version FROM schema_migrations').all();
+  return new Set(rows.map((row) => row.version));
+}
+
+/**
+ * Applies pending migrations in version order, each in its own transaction so a failing
+ * migration leaves the schema at the last good version. Safe to call on every open.
+ * Returns the versions applied by this call.
+ */
+export function migrate(db: Database.Database, list: readonly Migration[] = migrations): number[] {
+  ensureMigrationsTable(db);
+  const done = appliedVersions(db);
+  const record = db.prepare<[number, string, string]>(
+    'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+  );
+  const pending = [...list].filter((m) => !done.has(m.version)).sort((a, b) => a.version - b.version);
+
+  const applied: number[] = [];
+  for (const migration of pending) {
+    // IMMEDIATE takes the write lock up front, so two processes opening the same file
+    // cannot both apply the same migration.
+    db.transaction(() => {
+      if (appliedVersions(db).has(migration.version)) return;
+      db.exec(migration.up);
+      record.run(migration.version, migration.name, new Date().toISOString());
+      applied.push(migration.version);
+    }).immediate();
+  }
+  return applied;
+}
