@@ -233,6 +233,27 @@ describe('chat against the Anthropic fake', () => {
     expect((await history(sessionId)).total_messages).toBe(2);
   });
 
+  it('deleting a session mid-reply ends its stream with session_deleted then done', async () => {
+    server = await startTestServer({ env: env() });
+    fake.setReply('a b c d e f g h i j k l');
+    fake.setChunkDelayMs(30);
+    const { iterator, seen } = await chatUntilFirstChunk({ message: 'delete me' });
+    const sessionId = seen[0]?.session_id as string;
+    const cleared = await fetch(`${server.url}/api/clear`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ session_id: sessionId }),
+    });
+    expect(cleared.status).toBe(409);
+    expect((await fetch(`${server.url}/api/session/${sessionId}`, { method: 'DELETE' })).status).toBe(200);
+    const frames = await drain(iterator, seen);
+    expect(types(frames).slice(-2)).toEqual(['error', 'done']);
+    expect(frames.at(-2)).toMatchObject({ error_type: 'session_deleted', recoverable: false });
+    await fake.waitFor((f) => f.requests.some((r) => r.clientClosed));
+    expect((await fetch(`${server.url}/api/session-history/${sessionId}`)).status).toBe(404);
+    expect(server.app.store.listMessages(sessionId, { limit: 10 })).toEqual([]);
+  });
+
   it('streams tool use as tool_use frames and stores it with the message', async () => {
     server = await startTestServer({ env: env() });
     fake.setToolUse({ name: 'get_weather', input: { city: 'Paris' }, id: 'toolu_1' });
