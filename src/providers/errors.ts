@@ -67,10 +67,13 @@ export function parseRetryAfterMs(get: (name: string) => string | null | undefin
     const value = Number(ms);
     if (Number.isFinite(value) && value >= 0) return value;
   }
-  const after = get('retry-after');
+  const after = get('retry-after')?.trim();
   if (!after) return undefined;
-  const seconds = Number(after);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  // Numeric means seconds; a negative or odd number is ignored rather than read as a date.
+  if (/^[-+]?[\d.]/.test(after)) {
+    const seconds = Number(after);
+    return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+  }
   const date = Date.parse(after);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

@@ -9,13 +9,16 @@ describe('priceFor', () => {
     expect(priceFor('claude-3-haiku-20240307')).toEqual({ input: 0.25, output: 1.25 });
   });
 
-  it('prefers the longest matching prefix over a shorter one', () => {
-    // 'claude-opus-4-5' and 'claude-opus-4' both prefix the id; only the longer one has the 4.5 price.
+  it('matches whole ids, so an id never takes the price of a shorter one', () => {
+    // 'claude-opus-4' is a prefix of 'claude-opus-4-5' and of 'claude-opus-4-7'; neither takes its price.
     expect(priceFor('claude-opus-4-5-20251101')).toEqual({ input: 5, output: 25 });
     expect(priceFor('claude-opus-4-1-20250805')).toEqual({ input: 15, output: 75 });
     expect(priceFor('claude-opus-4-20250514')).toEqual({ input: 15, output: 75 });
-    // Haiku 3.5 vs Haiku 3: the longer prefix wins.
-    expect(priceFor('claude-3-5-haiku-latest')).not.toEqual(priceFor('claude-3-haiku-latest'));
+    expect(priceFor('claude-opus-4-7')).toEqual({ input: 5, output: 25 });
+    expect(priceFor('claude-opus-4-10')).toEqual({ input: 5, output: 25 });
+    // -latest aliases resolve like dated ids.
+    expect(priceFor('claude-3-5-haiku-latest')).toEqual({ input: 0.8, output: 4 });
+    expect(priceFor('claude-3-haiku-latest')).toEqual({ input: 0.25, output: 1.25 });
   });
 
   it('falls back to the family price for ids newer than the table', () => {

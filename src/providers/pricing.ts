@@ -1,6 +1,6 @@
 import type { Usage } from './types.js';
 
-/** USD per million tokens. Matched by longest model-name prefix, so dated ids (…-20250929) resolve too. */
+/** USD per million tokens, by model id; a dated or -latest id takes its base id's price. */
 interface Price {
   input: number;
   output: number;
@@ -29,11 +29,12 @@ const FAMILY_PRICES: [RegExp, Price][] = [
   [/haiku/, { input: 1, output: 5 }],
 ];
 
-const PREFIXES = Object.keys(PRICES).sort((a, b) => b.length - a.length);
+const DATED_SUFFIX = /-(\d{8}|latest)$/;
 
 export function priceFor(model: string): Price | undefined {
-  const prefix = PREFIXES.find((p) => model.startsWith(p));
-  if (prefix) return PRICES[prefix];
+  // Exact ids only (after dropping a date), so claude-opus-4-7 is not priced as claude-opus-4.
+  const known = PRICES[model.replace(DATED_SUFFIX, '')];
+  if (known) return known;
   return FAMILY_PRICES.find(([pattern]) => pattern.test(model))?.[1];
 }
 
