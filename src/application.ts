@@ -12,6 +12,7 @@ import type { Provider } from './providers/types.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import type { SessionStore } from './store/types.js';
 import { VERSION } from './version.js';
+import { wireResilience, type Resilience } from './resilience-wiring.js';
 
 export interface Application {
   http: FastifyInstance;
@@ -19,6 +20,7 @@ export interface Application {
   provider: Provider;
   readiness: Readiness;
   turns: ActiveTurns;
+  resilience: Resilience;
   /** Stops accepting work, ends the HTTP server and closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -30,14 +32,16 @@ export interface ApplicationOverrides {
 /** The composition root: builds every layer from the config. Used by main.ts and by tests. */
 export async function createApplication(config: AppConfig, logger: Logger, overrides: ApplicationOverrides = {}): Promise<Application> {
   const store = openSqliteStore(config.databasePath);
-  const provider = overrides.provider ?? createProvider(config);
-  logger.info({ event: LogEvent.providerSelected, provider: provider.name, simulated: provider.simulated, model: config.defaultModel });
-  if (provider.simulated) {
-    logger.warn({ event: LogEvent.providerSelected, provider: provider.name, simulated: true }, 'no ANTHROPIC_API_KEY: answers are simulated, not from Claude');
+  const rawProvider = overrides.provider ?? createProvider(config);
+  logger.info({ event: LogEvent.providerSelected, provider: rawProvider.name, simulated: rawProvider.simulated, model: config.defaultModel });
+  if (rawProvider.simulated) {
+    logger.warn({ event: LogEvent.providerSelected, provider: rawProvider.name, simulated: true }, 'no ANTHROPIC_API_KEY: answers are simulated, not from Claude');
   }
+  const resilience = wireResilience(config, rawProvider, logger);
+  const provider = resilience.provider;
   const activeTurns = new ActiveTurns();
   const readiness = new Readiness();
-  const sessions = new SessionService(store, activeTurns, logger);
+  const sessions = new SessionService(store, activeTurns, logger, resilience.sessionBreaker);
   const turns = new TurnRunner(store, provider, activeTurns, { model: config.defaultModel, maxTokens: config.defaultMaxTokens }, logger);
   const http = await buildHttpApp(
     { sessions, turns, store, provider, readiness, version: VERSION },
@@ -56,5 +60,5 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     })();
     return closing;
   };
-  return { http, store, provider, readiness, turns: activeTurns, close };
+  return { http, store, provider, readiness, turns: activeTurns, resilience, close };
 }

@@ -19,10 +19,33 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'DEFAULT_MAX_TOKENS', default: '4096', description: 'max_tokens sent upstream when a session does not set it.' },
   { env: 'MAX_BODY_BYTES', default: '1048576', description: 'Largest accepted request body; larger ones get 413.' },
   { env: 'SIMULATED_CHUNK_DELAY_MS', default: '15', description: 'Pause between simulated reply chunks, to look like a real stream.' },
+  { env: 'RETRY_MAX_RETRIES', default: '6', description: 'Retries of a failed Claude call before any output reached the client (0 = none).' },
+  { env: 'RETRY_DELAYS_MS', default: '1000,2000,5000,10000,30000,60000', description: 'Comma-separated delays before retry 1, 2, …; the last one repeats.' },
+  { env: 'RETRY_JITTER', default: '0.2', description: 'Each delay is drawn within ± this fraction.' },
+  { env: 'RETRY_MAX_AFTER_MS', default: '60000', description: 'Cap on a retry-after asked for by upstream.' },
+  { env: 'RETRY_DEADLINE_MS', default: '120000', description: 'No retry starts later than this after the first attempt (0 = no deadline).' },
+  { env: 'RETRY_BUDGET_RATIO', default: '0.2', description: 'Retries may be at most this share of calls in a 10 s window (plus 10), so an outage cannot multiply load.' },
+  { env: 'CLAUDE_BREAKER_FAILURE_THRESHOLD', default: '3', description: 'Consecutive failed Claude calls that open the claude_sdk breaker.' },
+  { env: 'CLAUDE_BREAKER_TIMEOUT_SECONDS', default: '30', description: 'How long the claude_sdk breaker stays open before a probe.' },
+  { env: 'CLAUDE_BREAKER_SUCCESS_THRESHOLD', default: '2', description: 'Successful probes that close the claude_sdk breaker.' },
+  { env: 'CLAUDE_BREAKER_HALF_OPEN_MAX_CALLS', default: '1', description: 'Probes admitted at once while the claude_sdk breaker is half-open.' },
+  { env: 'SESSION_BREAKER_FAILURE_THRESHOLD', default: '5', description: 'Consecutive failed session writes that open the session_operations breaker.' },
+  { env: 'SESSION_BREAKER_TIMEOUT_SECONDS', default: '60', description: 'How long the session_operations breaker stays open.' },
+  { env: 'UPSTREAM_CONNECT_TIMEOUT_MS', default: '30000', description: 'Claude must start answering within this (0 = off).' },
+  { env: 'UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', default: '60000', description: 'The first content must follow the answer within this (0 = off).' },
+  { env: 'UPSTREAM_IDLE_TIMEOUT_MS', default: '60000', description: 'Longest silence allowed inside a streaming answer (0 = off).' },
+  { env: 'UPSTREAM_TOTAL_TIMEOUT_MS', default: '600000', description: 'Longest a single Claude call may take (0 = off).' },
 ];
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+const fraction = z.coerce.number().min(0).max(1);
+const positiveSeconds = z.coerce.number().positive().max(86_400);
+const delayList = z
+  .string()
+  .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, 'must be comma-separated whole milliseconds, e.g. 1000,2000,5000')
+  .transform((s) => s.split(',').map((d) => Number(d.trim())));
 
 const schema = z.object({
   HOST: z.string().min(1),
@@ -36,6 +59,22 @@ const schema = z.object({
   DEFAULT_MAX_TOKENS: positiveInt.max(1_000_000),
   MAX_BODY_BYTES: positiveInt,
   SIMULATED_CHUNK_DELAY_MS: z.coerce.number().int().min(0).max(10_000),
+  RETRY_MAX_RETRIES: nonNegativeInt.max(100),
+  RETRY_DELAYS_MS: delayList,
+  RETRY_JITTER: fraction,
+  RETRY_MAX_AFTER_MS: nonNegativeInt,
+  RETRY_DEADLINE_MS: nonNegativeInt,
+  RETRY_BUDGET_RATIO: fraction,
+  CLAUDE_BREAKER_FAILURE_THRESHOLD: positiveInt,
+  CLAUDE_BREAKER_TIMEOUT_SECONDS: positiveSeconds,
+  CLAUDE_BREAKER_SUCCESS_THRESHOLD: positiveInt,
+  CLAUDE_BREAKER_HALF_OPEN_MAX_CALLS: positiveInt,
+  SESSION_BREAKER_FAILURE_THRESHOLD: positiveInt,
+  SESSION_BREAKER_TIMEOUT_SECONDS: positiveSeconds,
+  UPSTREAM_CONNECT_TIMEOUT_MS: nonNegativeInt,
+  UPSTREAM_FIRST_TOKEN_TIMEOUT_MS: nonNegativeInt,
+  UPSTREAM_IDLE_TIMEOUT_MS: nonNegativeInt,
+  UPSTREAM_TOTAL_TIMEOUT_MS: nonNegativeInt,
 });
 
 export type ProviderName = 'anthropic' | 'simulated';
@@ -52,6 +91,21 @@ export interface AppConfig {
   defaultMaxTokens: number;
   maxBodyBytes: number;
   simulatedChunkDelayMs: number;
+  retry: {
+    maxRetries: number;
+    delaysMs: number[];
+    jitter: number;
+    maxRetryAfterMs: number;
+    /** 0 = no deadline. */
+    deadlineMs: number;
+    budgetRatio: number;
+  };
+  breakers: {
+    claude: { failureThreshold: number; timeoutSeconds: number; successThreshold: number; halfOpenMaxCalls: number };
+    session: { failureThreshold: number; timeoutSeconds: number };
+  };
+  /** Per upstream call, in ms; 0 = off. */
+  timeouts: { connectMs: number; firstTokenMs: number; idleMs: number; totalMs: number };
 }
 
 export class ConfigError extends Error {
@@ -94,6 +148,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     defaultMaxTokens: c.DEFAULT_MAX_TOKENS,
     maxBodyBytes: c.MAX_BODY_BYTES,
     simulatedChunkDelayMs: c.SIMULATED_CHUNK_DELAY_MS,
+    retry: {
+      maxRetries: c.RETRY_MAX_RETRIES,
+      delaysMs: c.RETRY_DELAYS_MS,
+      jitter: c.RETRY_JITTER,
+      maxRetryAfterMs: c.RETRY_MAX_AFTER_MS,
+      deadlineMs: c.RETRY_DEADLINE_MS,
+      budgetRatio: c.RETRY_BUDGET_RATIO,
+    },
+    breakers: {
+      claude: {
+        failureThreshold: c.CLAUDE_BREAKER_FAILURE_THRESHOLD,
+        timeoutSeconds: c.CLAUDE_BREAKER_TIMEOUT_SECONDS,
+        successThreshold: c.CLAUDE_BREAKER_SUCCESS_THRESHOLD,
+        halfOpenMaxCalls: c.CLAUDE_BREAKER_HALF_OPEN_MAX_CALLS,
+      },
+      session: { failureThreshold: c.SESSION_BREAKER_FAILURE_THRESHOLD, timeoutSeconds: c.SESSION_BREAKER_TIMEOUT_SECONDS },
+    },
+    timeouts: {
+      connectMs: c.UPSTREAM_CONNECT_TIMEOUT_MS,
+      firstTokenMs: c.UPSTREAM_FIRST_TOKEN_TIMEOUT_MS,
+      idleMs: c.UPSTREAM_IDLE_TIMEOUT_MS,
+      totalMs: c.UPSTREAM_TOTAL_TIMEOUT_MS,
+    },
   };
 }
 

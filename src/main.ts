@@ -29,10 +29,10 @@ async function main(argv: string[]): Promise<void> {
 
   const app = await createApplication(config, logger);
   await app.http.listen({ host: config.host, port: config.port });
-  app.readiness.markReady();
   const address = app.http.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info({ event: LogEvent.serverStarted, host: config.host, port, provider: app.provider.name, database: config.databasePath });
+  app.readiness.markReady();
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -17,7 +17,7 @@ export type Frame =
       mode: Mode;
       stop_reason: string | null;
     }
-  | { type: 'error'; error: string; error_type: string; recoverable: boolean; message_id?: string }
+  | { type: 'error'; error: string; error_type: string; recoverable: boolean; message_id?: string; retry_after_ms?: number }
   | { type: 'done' };
 
 /** Where a turn writes its frames. Never throws; after the client is gone, sends are dropped. */

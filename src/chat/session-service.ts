@@ -5,16 +5,25 @@ import type { MessageRecord, Page, SessionConfig, SessionRecord, SessionStore } 
 import type { ActiveTurns } from './active-turns.js';
 import { SessionNotFoundError, TurnInProgressError } from './errors.js';
 
-/** Session lifecycle over the store. Owner checks arrive with authentication (null = auth off). */
+/** Runs a synchronous store write under a breaker (the `session_operations` circuit). */
+export interface WriteGuard {
+  executeSync<T>(fn: () => T): T;
+}
+
+/**
+ * Session lifecycle over the store. Writes go through the guard so a failing store is given room to
+ * recover instead of being hammered. Owner checks arrive with authentication (null = auth off).
+ */
 export class SessionService {
   constructor(
     private readonly store: SessionStore,
     private readonly turns: ActiveTurns,
     private readonly log: Logger,
+    private readonly guard: WriteGuard,
   ) {}
 
   create(owner: string | null, config: SessionConfig = {}): SessionRecord {
-    const session = this.store.createSession({ id: randomUUID(), owner, config });
+    const session = this.guard.executeSync(() => this.store.createSession({ id: randomUUID(), owner, config }));
     this.log.info({ event: LogEvent.sessionCreated, session_id: session.id });
     return session;
   }
@@ -30,7 +39,7 @@ export class SessionService {
   }
 
   updateConfig(id: string, patch: SessionConfig): SessionRecord {
-    const session = this.store.updateSessionConfig(id, patch);
+    const session = this.guard.executeSync(() => this.store.updateSessionConfig(id, patch));
     if (!session) throw new SessionNotFoundError(id);
     this.log.info({ event: LogEvent.sessionUpdated, session_id: id, fields: Object.keys(patch) });
     return session;
@@ -40,7 +49,7 @@ export class SessionService {
   delete(id: string): void {
     this.get(id);
     this.turns.abort(id, 'session_deleted');
-    if (!this.store.deleteSession(id)) throw new SessionNotFoundError(id);
+    if (!this.guard.executeSync(() => this.store.deleteSession(id))) throw new SessionNotFoundError(id);
     this.log.info({ event: LogEvent.sessionDeleted, session_id: id });
   }
 
@@ -48,7 +57,7 @@ export class SessionService {
   clear(id: string): number {
     this.get(id);
     if (this.turns.isActive(id)) throw new TurnInProgressError(id);
-    const result = this.store.clearMessages(id);
+    const result = this.guard.executeSync(() => this.store.clearMessages(id));
     if (!result) throw new SessionNotFoundError(id);
     this.log.info({ event: LogEvent.sessionCleared, session_id: id, deleted_messages: result.deleted });
     return result.deleted;

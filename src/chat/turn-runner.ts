@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { LogEvent } from '../observability/events.js';
 import { ProviderError } from '../providers/errors.js';
 import { costUsd } from '../providers/pricing.js';
+import { CircuitOpenError, UpstreamTimeoutError } from '../resilience/errors.js';
+import { failureClassOf, retryAfterOf } from '../resilience/outcome.js';
 import type { Provider, ProviderRequest, Usage } from '../providers/types.js';
 import type { MessageStatus, SessionRecord, SessionStore, ToolEventRecord } from '../store/types.js';
 import type { ActiveTurn, ActiveTurns } from './active-turns.js';
@@ -37,6 +39,7 @@ interface Failure {
   message: string;
   recoverable: boolean;
   status: MessageStatus;
+  retryAfterMs?: number | undefined;
 }
 
 const ABORT_FAILURES: Record<TurnAbortKind, Omit<Failure, 'status'>> = {
@@ -184,15 +187,32 @@ export class TurnRunner {
   }
 
   private errorFrame(turn: PreparedTurn, failure: Omit<Failure, 'status'>): Frame {
-    return { type: 'error', error: failure.message, error_type: failure.errorType, recoverable: failure.recoverable, message_id: turn.userMessageId };
+    return {
+      type: 'error',
+      error: failure.message,
+      error_type: failure.errorType,
+      recoverable: failure.recoverable,
+      message_id: turn.userMessageId,
+      ...(failure.retryAfterMs !== undefined ? { retry_after_ms: Math.ceil(failure.retryAfterMs) } : {}),
+    };
   }
 
   private describeFailure(error: unknown, signal: AbortSignal, reply: Reply): Failure {
     const partialStatus: MessageStatus = reply.text !== '' || reply.tools.length > 0 ? 'incomplete' : 'error';
     const abortKind = abortKindOf(signal);
     if (abortKind) return { ...ABORT_FAILURES[abortKind], status: 'incomplete' };
-    if (error instanceof ProviderError) {
-      return { errorType: error.errorType, message: error.message, recoverable: error.retryable, status: partialStatus };
+    if (error instanceof CircuitOpenError) {
+      // Not retried (it never reached upstream), but the same message will work once the circuit closes.
+      return { errorType: error.errorType, message: error.message, recoverable: true, status: partialStatus, retryAfterMs: error.retryAfterMs };
+    }
+    if (error instanceof ProviderError || error instanceof UpstreamTimeoutError) {
+      return {
+        errorType: error.errorType,
+        message: error.message,
+        recoverable: failureClassOf(error) === 'retryable',
+        status: partialStatus,
+        retryAfterMs: retryAfterOf(error),
+      };
     }
     this.log.error({ event: LogEvent.chatTurnFailed, err: error }, 'unexpected turn failure');
     return { errorType: 'internal_error', message: 'The server failed while answering', recoverable: true, status: partialStatus };

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SessionNotFoundError, TurnInProgressError } from '../chat/errors.js';
 import { LogEvent } from '../observability/events.js';
+import { CircuitOpenError } from '../resilience/errors.js';
 import { InvalidCursorError } from '../store/sqlite/sqlite-store.js';
 import { HttpError, type ErrorBody } from './http-error.js';
 
@@ -18,6 +19,10 @@ export function toHttpError(error: unknown): HttpError {
   if (error instanceof SessionNotFoundError) return new HttpError(404, 'not_found', error.message);
   if (error instanceof TurnInProgressError) return new HttpError(409, 'turn_in_progress', error.message);
   if (error instanceof InvalidCursorError) return new HttpError(422, 'validation_error', error.message);
+  if (error instanceof CircuitOpenError) {
+    const seconds = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
+    return new HttpError(503, 'circuit_open', error.message, { circuit: error.circuitName, retry_after_ms: error.retryAfterMs }, { 'retry-after': String(seconds) });
+  }
   const fastifyError = error as Partial<FastifyError>;
   const known = fastifyError.code ? FASTIFY_CLIENT_ERRORS[fastifyError.code] : undefined;
   if (known) return new HttpError(known.status, known.type, fastifyError.message ?? 'Bad request');
@@ -34,7 +39,7 @@ export function sendError(reply: FastifyReply, request: FastifyRequest, error: H
     error: { type: error.type, message: error.message, ...(error.details !== undefined ? { details: error.details } : {}) },
     request_id: String(request.id),
   };
-  return reply.code(error.statusCode).type('application/json').send(body);
+  return reply.code(error.statusCode).headers(error.headers).type('application/json').send(body);
 }
 
 export function installErrorHandlers(app: FastifyInstance): void {

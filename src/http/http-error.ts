@@ -5,6 +5,7 @@ export class HttpError extends Error {
     readonly type: string,
     message: string,
     readonly details?: unknown,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = 'HttpError';

@@ -16,6 +16,10 @@ export const LogEvent = {
   chatTurnInterrupted: 'chat_turn_interrupted',
   clientDisconnected: 'client_disconnected',
   messageStoreFailed: 'message_store_failed',
+  circuitBreakerOpened: 'circuit_breaker_opened',
+  circuitBreakerHalfOpened: 'circuit_breaker_half_opened',
+  circuitBreakerClosed: 'circuit_breaker_closed',
+  reconnectionAttempt: 'reconnection_attempt',
   unhandledRejection: 'unhandled_rejection',
   uncaughtException: 'uncaught_exception',
 } as const;

@@ -150,6 +150,8 @@ describe('main entry point', () => {
 
       await waitUntilReady(`http://127.0.0.1:${port}/readyz`, running, 10_000);
 
+      // The HTTP answer can overtake the child's stdout pipe, so wait for the log line itself.
+      await expect.poll(() => logLines(running.stdout()).some((line) => line.event === 'server_started'), { timeout: 5000 }).toBe(true);
       const started = logLines(running.stdout()).find((line) => line.event === 'server_started');
       expect(started, `stdout: ${running.stdout()}`).toMatchObject({
         event: 'server_started',

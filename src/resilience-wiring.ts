@@ -1,0 +1,46 @@
+import type { Logger } from 'pino';
+import { ResilientProvider } from './chat/resilient-provider.js';
+import type { AppConfig } from './config.js';
+import { logCircuitTransition, logRetryAttempt } from './observability/resilience-logging.js';
+import type { Provider } from './providers/types.js';
+import type { CircuitBreaker } from './resilience/circuit-breaker/circuit-breaker.js';
+import { CircuitBreakerRegistry, registerDefaultBreakers } from './resilience/circuit-breaker/registry.js';
+import { RetryBudget } from './resilience/retry/retry-budget.js';
+import { RetryPolicy } from './resilience/retry/retry-policy.js';
+
+export interface Resilience {
+  registry: CircuitBreakerRegistry;
+  claudeBreaker: CircuitBreaker;
+  sessionBreaker: CircuitBreaker;
+  retryBudget: RetryBudget;
+  /** The provider with breaker, retry and timers around every call. */
+  provider: Provider;
+}
+
+/** Builds the breakers, retry policy and timers from the config and puts them around the provider. */
+export function wireResilience(config: AppConfig, provider: Provider, logger: Logger): Resilience {
+  const registry = new CircuitBreakerRegistry();
+  registry.onTransition((transition) => logCircuitTransition(logger, transition));
+  registerDefaultBreakers(registry, {
+    claude_sdk: config.breakers.claude,
+    session_operations: config.breakers.session,
+  });
+  const claudeBreaker = registry.require('claude_sdk');
+  const sessionBreaker = registry.require('session_operations');
+  const retryBudget = new RetryBudget({ ratio: config.retry.budgetRatio });
+  const policy = new RetryPolicy({
+    maxRetries: config.retry.maxRetries,
+    delaysMs: config.retry.delaysMs,
+    jitter: config.retry.jitter,
+    maxRetryAfterMs: config.retry.maxRetryAfterMs,
+    ...(config.retry.deadlineMs > 0 ? { deadlineMs: config.retry.deadlineMs } : {}),
+    budget: retryBudget,
+  });
+  const resilient = new ResilientProvider(provider, {
+    breaker: claudeBreaker,
+    retry: { decide: (error, n, startedAt) => policy.decide(error, n, startedAt), recordCall: () => retryBudget.recordCall() },
+    timers: config.timeouts,
+    onRetry: (info) => logRetryAttempt(logger, info),
+  });
+  return { registry, claudeBreaker, sessionBreaker, retryBudget, provider: resilient };
+}
