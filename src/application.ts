@@ -12,7 +12,11 @@ import type { Provider } from './providers/types.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import type { SessionStore } from './store/types.js';
 import { VERSION } from './version.js';
-import { wireResilience, type Resilience } from './resilience-wiring.js';
+import { wireResilience, type Resilience } from './wiring/resilience.js';
+import { wireFallbacks, type Fallbacks } from './wiring/fallbacks.js';
+import { JobRunner } from './jobs/job-runner.js';
+import { SqliteJobStore } from './jobs/sqlite-job-store.js';
+import { answerQueuedTurn } from './chat/queued-turn.js';
 
 export interface Application {
   http: FastifyInstance;
@@ -21,6 +25,8 @@ export interface Application {
   readiness: Readiness;
   turns: ActiveTurns;
   resilience: Resilience;
+  fallbacks: Fallbacks;
+  jobs: JobRunner;
   /** Stops accepting work, ends the HTTP server and closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -42,11 +48,29 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
   const activeTurns = new ActiveTurns();
   const readiness = new Readiness();
   const sessions = new SessionService(store, activeTurns, logger, resilience.sessionBreaker);
-  const turns = new TurnRunner(store, provider, activeTurns, { model: config.defaultModel, maxTokens: config.defaultMaxTokens }, logger);
+  const defaults = { model: config.defaultModel, maxTokens: config.defaultMaxTokens };
+  const jobStore = new SqliteJobStore(store.database);
+  const jobs = new JobRunner(jobStore, {
+    execute: (job, signal) => answerQueuedTurn(job, signal, { store, provider: resilience.unretriedProvider, defaults }),
+    canRun: () => resilience.claudeBreaker.stats().canExecute,
+    delaysMs: config.retry.delaysMs,
+    onEvent: (event, fields) => logger.info({ event, component: 'jobs', ...fields }),
+  });
+  const fallbacks = wireFallbacks(config, rawProvider, resilience, logger, (input) => jobs.enqueue(input.sessionId, input.userMessageId).id);
+  const turns = new TurnRunner({
+    store,
+    provider,
+    turns: activeTurns,
+    defaults,
+    log: logger,
+    fallbacks: fallbacks.chat,
+  });
   const http = await buildHttpApp(
-    { sessions, turns, store, provider, readiness, version: VERSION },
+    { sessions, turns, store, provider, readiness, version: VERSION, breakers: resilience.registry, fallbacks: fallbacks.registry, cache: fallbacks.cache, jobs: jobStore },
     { logger, maxBodyBytes: config.maxBodyBytes },
   );
+
+  jobs.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -55,10 +79,12 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
       try {
         await http.close();
       } finally {
+        await jobs.stop();
+        await fallbacks.cache.close();
         store.close();
       }
     })();
     return closing;
   };
-  return { http, store, provider, readiness, turns: activeTurns, resilience, close };
+  return { http, store, provider, readiness, turns: activeTurns, resilience, fallbacks, jobs, close };
 }

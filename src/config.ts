@@ -5,6 +5,8 @@ interface Setting {
   env: string;
   description: string;
   default?: string;
+  /** Never echoed in error messages. */
+  secret?: boolean;
 }
 
 export const SETTINGS: readonly Setting[] = [
@@ -12,7 +14,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'PORT', default: '8989', description: 'Port to listen on (0 picks a free port).' },
   { env: 'LOG_LEVEL', default: 'info', description: 'fatal | error | warn | info | debug | trace | silent.' },
   { env: 'DATABASE_PATH', default: './data/chat.db', description: 'SQLite file for sessions and messages (created if missing).' },
-  { env: 'ANTHROPIC_API_KEY', description: 'Claude API key. When unset the simulated provider answers.' },
+  { env: 'ANTHROPIC_API_KEY', secret: true, description: 'Claude API key. When unset the simulated provider answers.' },
   { env: 'ANTHROPIC_BASE_URL', default: 'https://api.anthropic.com', description: 'Base URL of the Messages API (point it at a proxy or a fake).' },
   { env: 'CLAUDE_MODEL', default: 'claude-sonnet-4-6', description: 'Model used when a session does not choose one.' },
   { env: 'PROVIDER', description: 'anthropic | simulated. Default: anthropic when ANTHROPIC_API_KEY is set, else simulated.' },
@@ -35,7 +37,42 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', default: '60000', description: 'The first content must follow the answer within this (0 = off).' },
   { env: 'UPSTREAM_IDLE_TIMEOUT_MS', default: '60000', description: 'Longest silence allowed inside a streaming answer (0 = off).' },
   { env: 'UPSTREAM_TOTAL_TIMEOUT_MS', default: '600000', description: 'Longest a single Claude call may take (0 = off).' },
+  { env: 'CHAT_FALLBACKS', default: 'cached_response,mock_response', description: 'Fallbacks tried in order when a chat turn fails before any output: cached_response, alternative_provider, degraded_service, queue_for_retry, mock_response, or none.' },
+  { env: 'FALLBACK_CACHE_TTL_SECONDS', default: '180', description: 'How long complete answers stay in the fallback cache.' },
+  { env: 'FALLBACK_CACHE_MAX_ENTRIES', default: '1000', description: 'Most answers kept in the in-memory fallback cache.' },
+  { env: 'FALLBACK_CACHE_MAX_BYTES', default: '16777216', description: 'Most bytes kept in the in-memory fallback cache.' },
+  { env: 'FALLBACK_STEP_TIMEOUT_SECONDS', default: '30', description: 'Longest a fallback step (alternative, degraded) may take to start answering.' },
+  { env: 'FALLBACK_MOCK_TEXT', default: 'Claude is temporarily unavailable, so this is an automatic reply, not an answer to your message. Please send it again in a minute.', description: 'The mock_response answer.' },
+  { env: 'DEGRADED_MODEL', default: 'claude-haiku-4-5', description: 'Smaller, faster model used by degraded_service.' },
+  { env: 'DEGRADED_MAX_TOKENS', default: '1024', description: 'max_tokens cap for degraded_service answers.' },
+  { env: 'ALTERNATIVE_PROVIDERS', secret: true, description: 'JSON list of alternative upstreams for alternative_provider: [{"name","base_url","api_key" or "api_key_env","model"?}].' },
+  { env: 'REDIS_URL', secret: true, description: 'Redis for the shared fallback cache (redis://host:6379/0). Unset: in memory.' },
 ];
+
+const alternativesSchema = z.array(
+  z
+    .object({
+      name: z.string().min(1).max(100),
+      base_url: z.url({ protocol: /^https?$/ }),
+      api_key: z.string().min(1).optional(),
+      api_key_env: z.string().min(1).optional(),
+      model: z.string().min(1).max(200).optional(),
+    })
+    .strict()
+    .refine((a) => a.api_key !== undefined || a.api_key_env !== undefined, { message: 'needs api_key or api_key_env' }),
+);
+const fallbackList = z
+  .string()
+  .transform((s) => (s.trim() === 'none' ? [] : s.split(',').map((x) => x.trim()).filter((x) => x !== '')))
+  .pipe(z.array(z.enum(['cached_response', 'mock_response', 'degraded_service', 'queue_for_retry', 'alternative_provider'])));
+const jsonText = z.string().transform((text, ctx) => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be valid JSON' });
+    return z.NEVER;
+  }
+});
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -75,6 +112,16 @@ const schema = z.object({
   UPSTREAM_FIRST_TOKEN_TIMEOUT_MS: nonNegativeInt,
   UPSTREAM_IDLE_TIMEOUT_MS: nonNegativeInt,
   UPSTREAM_TOTAL_TIMEOUT_MS: nonNegativeInt,
+  CHAT_FALLBACKS: fallbackList.optional(),
+  FALLBACK_CACHE_TTL_SECONDS: positiveSeconds,
+  FALLBACK_CACHE_MAX_ENTRIES: positiveInt,
+  FALLBACK_CACHE_MAX_BYTES: positiveInt,
+  FALLBACK_STEP_TIMEOUT_SECONDS: z.coerce.number().min(0).max(3600),
+  FALLBACK_MOCK_TEXT: z.string().min(1).max(10_000),
+  DEGRADED_MODEL: z.string().min(1).max(200),
+  DEGRADED_MAX_TOKENS: positiveInt.max(128_000),
+  ALTERNATIVE_PROVIDERS: jsonText.pipe(alternativesSchema).optional(),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
 });
 
 export type ProviderName = 'anthropic' | 'simulated';
@@ -106,7 +153,21 @@ export interface AppConfig {
   };
   /** Per upstream call, in ms; 0 = off. */
   timeouts: { connectMs: number; firstTokenMs: number; idleMs: number; totalMs: number };
+  fallbacks: {
+    chat: FallbackStrategyName[];
+    cacheTtlSeconds: number;
+    cacheMaxEntries: number;
+    cacheMaxBytes: number;
+    stepTimeoutSeconds: number;
+    mockText: string;
+    degradedModel: string;
+    degradedMaxTokens: number;
+    alternatives: { name: string; baseUrl: string; apiKey: string; model?: string | undefined }[];
+  };
+  redisUrl: string | undefined;
 }
+
+export type FallbackStrategyName = 'cached_response' | 'mock_response' | 'degraded_service' | 'queue_for_retry' | 'alternative_provider';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -127,7 +188,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? 'config');
-        return `${name}=${JSON.stringify(raw[name] ?? '')}: ${issue.message}`;
+        const secret = SETTINGS.find((s) => s.env === name)?.secret === true;
+        const where = issue.path.length > 1 ? ` at ${issue.path.slice(1).join('.')}` : '';
+        return `${name}${secret ? '' : `=${JSON.stringify(raw[name] ?? '')}`}${where}: ${issue.message}`;
       }),
     );
   }
@@ -171,7 +234,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       idleMs: c.UPSTREAM_IDLE_TIMEOUT_MS,
       totalMs: c.UPSTREAM_TOTAL_TIMEOUT_MS,
     },
+    fallbacks: {
+      chat: c.CHAT_FALLBACKS ?? [],
+      cacheTtlSeconds: c.FALLBACK_CACHE_TTL_SECONDS,
+      cacheMaxEntries: c.FALLBACK_CACHE_MAX_ENTRIES,
+      cacheMaxBytes: c.FALLBACK_CACHE_MAX_BYTES,
+      stepTimeoutSeconds: c.FALLBACK_STEP_TIMEOUT_SECONDS,
+      mockText: c.FALLBACK_MOCK_TEXT,
+      degradedModel: c.DEGRADED_MODEL,
+      degradedMaxTokens: c.DEGRADED_MAX_TOKENS,
+      alternatives: resolveAlternatives(c.ALTERNATIVE_PROVIDERS ?? [], env),
+    },
+    redisUrl: c.REDIS_URL,
   };
+}
+
+/** Keys may be given inline or by the name of another variable, so secrets need not sit in JSON. */
+function resolveAlternatives(list: z.infer<typeof alternativesSchema>, env: NodeJS.ProcessEnv) {
+  return list.map((a, index) => {
+    const apiKey = a.api_key ?? env[a.api_key_env ?? '']?.trim();
+    if (!apiKey) throw new ConfigError([`ALTERNATIVE_PROVIDERS[${index}] ("${a.name}"): ${a.api_key_env} is not set`]);
+    return { name: a.name, baseUrl: a.base_url.replace(/\/+$/, ''), apiKey, model: a.model };
+  });
 }
 
 export function helpText(): string {

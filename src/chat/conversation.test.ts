@@ -22,6 +22,7 @@ function record(role: MessageRole, content: string, extra: Partial<MessageRecord
     stopReason: role === 'assistant' ? 'end_turn' : null,
     error: null,
     toolEvents: [],
+    mode: 'live',
     createdAt: at,
     updatedAt: at,
     ...extra,
@@ -125,5 +126,9 @@ describe('buildConversation', () => {
     const before = structuredClone(history);
     buildConversation(history);
     expect(history).toEqual(before);
+  });
+  it('leaves mock replies out: Claude never sees a canned fallback as its own answer', () => {
+    const history = [record('user', 'q1'), record('assistant', 'canned', { mode: 'mock' }), record('user', 'q2')];
+    expect(buildConversation(history)).toEqual([{ role: 'user', content: 'q1\n\nq2' }]);
   });
 });

@@ -3,13 +3,14 @@ import type { MessageRecord } from '../store/types.js';
 
 /**
  * Builds the upstream conversation from the stored history. Assistant turns that produced no text
- * (failed before any output) are skipped, and consecutive messages of one role are joined, so the
+ * (failed before any output) and mock replies are skipped, and consecutive messages of one role are joined, so the
  * Messages API always receives strictly alternating turns that start with the user.
  */
 export function buildConversation(history: readonly MessageRecord[]): ConversationMessage[] {
   const conversation: ConversationMessage[] = [];
   for (const message of history) {
-    if (message.content.trim() === '') continue;
+    // A mock reply was never Claude's: Claude must not see it as its own earlier answer.
+    if (message.content.trim() === '' || message.mode === 'mock') continue;
     const last = conversation[conversation.length - 1];
     if (last && last.role === message.role) {
       last.content = `${last.content}\n\n${message.content}`;

@@ -5,17 +5,15 @@ import { ProviderError } from '../providers/errors.js';
 import { costUsd } from '../providers/pricing.js';
 import { CircuitOpenError, UpstreamTimeoutError } from '../resilience/errors.js';
 import { failureClassOf, retryAfterOf } from '../resilience/outcome.js';
-import type { Provider, ProviderRequest, Usage } from '../providers/types.js';
+import { errorTypeOf } from '../resilience/fallback/eligibility.js';
+import type { ChatFallbackInput, ChatFallbacks } from './fallbacks/chat-fallbacks.js';
+import type { Provider, ProviderEvent, ProviderRequest, Usage } from '../providers/types.js';
 import type { MessageStatus, SessionRecord, SessionStore, ToolEventRecord } from '../store/types.js';
 import type { ActiveTurn, ActiveTurns } from './active-turns.js';
-import { buildConversation } from './conversation.js';
+import { buildTurnRequest, type TurnDefaults } from './turn-request.js';
 import type { Frame, FrameSink, Mode } from './frames.js';
 import { abortKindOf, type TurnAbortKind } from './turn-abort.js';
 
-export interface TurnDefaults {
-  model: string;
-  maxTokens: number;
-}
 
 /** A turn whose user message is committed and whose session lock is held, ready to stream. */
 export interface PreparedTurn {
@@ -32,6 +30,12 @@ interface Reply {
   usage: Usage;
   model: string;
   stopReason: string | null;
+  /** Who answered: live/simulated, or the fallback that did. */
+  mode: Mode;
+  /** Whether the answer cost upstream tokens (cache and mock answers do not). */
+  billable: boolean;
+  provider?: string | undefined;
+  jobId?: string | undefined;
 }
 
 interface Failure {
@@ -53,14 +57,27 @@ const ABORT_FAILURES: Record<TurnAbortKind, Omit<Failure, 'status'>> = {
  * the assistant message committed when the turn ends (complete, incomplete or error), then exactly one
  * `done`. A failure always reaches the client as an `error` frame before `done`.
  */
+export interface TurnRunnerDeps {
+  store: SessionStore;
+  provider: Provider;
+  turns: ActiveTurns;
+  defaults: TurnDefaults;
+  log: Logger;
+  /** The chat operation's fallbacks; without them a failure is simply reported. */
+  fallbacks?: ChatFallbacks | undefined;
+}
+
 export class TurnRunner {
-  constructor(
-    private readonly store: SessionStore,
-    private readonly provider: Provider,
-    private readonly turns: ActiveTurns,
-    private readonly defaults: TurnDefaults,
-    private readonly log: Logger,
-  ) {}
+  private readonly store: SessionStore;
+  private readonly provider: Provider;
+  private readonly turns: ActiveTurns;
+  private readonly defaults: TurnDefaults;
+  private readonly log: Logger;
+  private readonly fallbacks: ChatFallbacks | undefined;
+
+  constructor(deps: TurnRunnerDeps) {
+    ({ store: this.store, provider: this.provider, turns: this.turns, defaults: this.defaults, log: this.log, fallbacks: this.fallbacks } = deps);
+  }
 
   get mode(): Mode {
     return this.provider.simulated ? 'simulated' : 'live';
@@ -78,14 +95,7 @@ export class TurnRunner {
         status: 'complete',
       });
       if (!userMessage) throw new Error(`Session ${session.id} vanished before its message was stored`);
-      const config = session.config;
-      const request: ProviderRequest = {
-        model: config.model ?? this.defaults.model,
-        maxTokens: config.max_tokens ?? this.defaults.maxTokens,
-        system: config.system_prompt,
-        temperature: config.temperature,
-        messages: buildConversation(this.store.allMessages(session.id)),
-      };
+      const request = buildTurnRequest(session, this.store.allMessages(session.id), this.defaults);
       return { session, userMessageId: userMessage.id, active, request };
     } catch (error) {
       this.turns.end(active);
@@ -96,27 +106,76 @@ export class TurnRunner {
   async run(turn: PreparedTurn, sink: FrameSink): Promise<void> {
     const { session, active, request } = turn;
     const started = Date.now();
-    const reply: Reply = { text: '', tools: [], usage: { inputTokens: 0, outputTokens: 0 }, model: request.model, stopReason: null };
-    const log = this.log.child({ session_id: session.id, mode: this.mode });
-    log.info({ event: LogEvent.chatTurnStarted, model: request.model, history_messages: request.messages.length });
+    const reply: Reply = {
+      text: '',
+      tools: [],
+      usage: { inputTokens: 0, outputTokens: 0 },
+      model: request.model,
+      stopReason: null,
+      mode: this.mode,
+      billable: !this.provider.simulated,
+    };
+    const log = this.log.child({ session_id: session.id });
+    log.info({ event: LogEvent.chatTurnStarted, mode: this.mode, model: request.model, history_messages: request.messages.length });
     try {
       await sink.send({ type: 'processing', message_id: turn.userMessageId, mode: this.mode });
+      let failure: Failure | undefined;
       try {
-        await this.streamReply(turn, reply, sink);
+        await this.streamReply(this.provider.stream(request, active.controller.signal), reply, sink);
+        await this.fallbacks?.primarySucceeded(this.fallbackInput(turn), {
+          text: reply.text,
+          model: reply.model,
+          stopReason: reply.stopReason,
+          inputTokens: reply.usage.inputTokens,
+          outputTokens: reply.usage.outputTokens,
+          toolEvents: reply.tools,
+        });
       } catch (error) {
-        await this.finishFailed(turn, reply, this.describeFailure(error, active.controller.signal, reply), sink, log, started);
-        return;
+        failure = await this.recover(turn, error, reply, sink, log);
       }
-      await this.finishComplete(turn, reply, sink, log, started);
+      if (failure) await this.finishFailed(turn, reply, failure, sink, log, started);
+      else if (reply.jobId) await this.finishQueued(turn, reply, sink, log, started);
+      else await this.finishComplete(turn, reply, sink, log, started);
     } finally {
       this.turns.end(active);
-      await sink.send({ type: 'done' });
+      await sink.send({ type: 'done', mode: reply.mode });
       sink.end();
     }
   }
 
-  private async streamReply(turn: PreparedTurn, reply: Reply, sink: FrameSink): Promise<void> {
-    for await (const event of this.provider.stream(turn.request, turn.active.controller.signal)) {
+  /**
+   * A failure before any output may be answered by a fallback (cache, alternative, degraded, queue,
+   * mock). Returns the failure to report, or undefined when a fallback answered.
+   */
+  private async recover(turn: PreparedTurn, error: unknown, reply: Reply, sink: FrameSink, log: Logger): Promise<Failure | undefined> {
+    const signal = turn.active.controller.signal;
+    if (!this.fallbacks || hasOutput(reply) || signal.aborted) return this.describeFailure(error, signal, reply);
+    const outcome = await this.fallbacks.recover(this.fallbackInput(turn), error, signal);
+    if (!outcome) return this.describeFailure(error, signal, reply);
+    const answer = outcome.result;
+    log.warn({ event: LogEvent.fallbackUsed, operation: 'chat', strategy: answer.strategy, reason: errorTypeOf(error), mode: answer.mode });
+    sink.setFallbackStrategy?.(answer.strategy);
+    reply.mode = answer.mode;
+    if (answer.kind === 'queued') {
+      reply.jobId = answer.jobId;
+      return undefined;
+    }
+    reply.billable = answer.billable;
+    reply.provider = answer.provider;
+    try {
+      await this.streamReply(answer.events, reply, sink);
+      return undefined;
+    } catch (fallbackError) {
+      return this.describeFailure(fallbackError, signal, reply);
+    }
+  }
+
+  private fallbackInput(turn: PreparedTurn): ChatFallbackInput {
+    return { sessionId: turn.session.id, userMessageId: turn.userMessageId, request: turn.request };
+  }
+
+  private async streamReply(events: AsyncIterable<ProviderEvent>, reply: Reply, sink: FrameSink): Promise<void> {
+    for await (const event of events) {
       switch (event.type) {
         case 'start':
           reply.model = event.model;
@@ -145,7 +204,7 @@ export class TurnRunner {
   }
 
   private async finishComplete(turn: PreparedTurn, reply: Reply, sink: FrameSink, log: Logger, started: number): Promise<void> {
-    const cost = this.provider.simulated ? 0 : costUsd(reply.model, reply.usage);
+    const cost = reply.billable ? costUsd(reply.model, reply.usage) : 0;
     const stored = this.storeReply(turn, reply, 'complete', null, cost, log);
     if (!stored) {
       await sink.send(this.errorFrame(turn, { errorType: 'storage_error', message: 'The reply could not be saved', recoverable: true }));
@@ -158,8 +217,9 @@ export class TurnRunner {
       output_tokens: reply.usage.outputTokens,
       cost_usd: cost,
       model: reply.model,
-      mode: this.mode,
+      mode: reply.mode,
       stop_reason: reply.stopReason,
+      ...(reply.provider ? { provider: reply.provider } : {}),
     });
     log.info({
       event: LogEvent.chatTurnCompleted,
@@ -169,11 +229,28 @@ export class TurnRunner {
       output_tokens: reply.usage.outputTokens,
       cost_usd: cost,
       stop_reason: reply.stopReason,
+      mode: reply.mode,
     });
   }
 
+  /** The turn was accepted as a job: nothing is stored now; the job appends the answer later. */
+  private async finishQueued(turn: PreparedTurn, reply: Reply, sink: FrameSink, log: Logger, started: number): Promise<void> {
+    await sink.send({
+      type: 'result',
+      message_id: null,
+      input_tokens: 0,
+      output_tokens: 0,
+      cost_usd: 0,
+      model: turn.request.model,
+      mode: 'queued',
+      stop_reason: null,
+      ...(reply.jobId ? { job_id: reply.jobId } : {}),
+    });
+    log.info({ event: LogEvent.jobQueued, job_id: reply.jobId, duration_ms: Date.now() - started });
+  }
+
   private async finishFailed(turn: PreparedTurn, reply: Reply, failure: Failure, sink: FrameSink, log: Logger, started: number): Promise<void> {
-    const cost = this.provider.simulated ? 0 : costUsd(reply.model, reply.usage);
+    const cost = reply.billable ? costUsd(reply.model, reply.usage) : 0;
     this.storeReply(turn, reply, failure.status, failure.errorType, cost, log);
     await sink.send(this.errorFrame(turn, failure));
     const interrupted = failure.errorType in ABORT_FAILURES;
@@ -198,7 +275,7 @@ export class TurnRunner {
   }
 
   private describeFailure(error: unknown, signal: AbortSignal, reply: Reply): Failure {
-    const partialStatus: MessageStatus = reply.text !== '' || reply.tools.length > 0 ? 'incomplete' : 'error';
+    const partialStatus: MessageStatus = hasOutput(reply) ? 'incomplete' : 'error';
     const abortKind = abortKindOf(signal);
     if (abortKind) return { ...ABORT_FAILURES[abortKind], status: 'incomplete' };
     if (error instanceof CircuitOpenError) {
@@ -234,6 +311,7 @@ export class TurnRunner {
         stopReason: reply.stopReason,
         error,
         toolEvents: reply.tools,
+        mode: reply.mode,
       });
       if (!stored) log.warn({ event: LogEvent.messageStoreFailed, reason: 'session_missing' });
       return stored?.id ?? null;
@@ -242,4 +320,8 @@ export class TurnRunner {
       return null;
     }
   }
+}
+
+function hasOutput(reply: Reply): boolean {
+  return reply.text !== '' || reply.tools.length > 0;
 }

@@ -6,6 +6,8 @@ import { installErrorHandlers } from './error-handler.js';
 import { chatRoutes } from './routes/chat-routes.js';
 import { operationsRoutes } from './routes/operations-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
+import { jobRoutes } from './routes/job-routes.js';
+import { stabilityRoutes } from './routes/stability-routes.js';
 import type { Services } from './services.js';
 
 export interface HttpOptions {
@@ -49,6 +51,8 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
   await app.register(operationsRoutes, { services });
   await app.register(sessionRoutes, { services });
   await app.register(chatRoutes, { services });
+  await app.register(jobRoutes, { services });
+  await app.register(stabilityRoutes, { services });
   return app;
 }
 

@@ -35,6 +35,7 @@ export function presentMessage(m: MessageRecord) {
     role: m.role,
     content: m.content,
     status: m.status,
+    mode: m.mode,
     timestamp: m.createdAt,
     model: m.model,
     input_tokens: m.inputTokens,

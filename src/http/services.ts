@@ -3,6 +3,10 @@ import type { TurnRunner } from '../chat/turn-runner.js';
 import type { Readiness } from '../lifecycle/readiness.js';
 import type { Provider } from '../providers/types.js';
 import type { SessionStore } from '../store/types.js';
+import type { CircuitBreakerRegistry } from '../resilience/circuit-breaker/registry.js';
+import type { FallbackRegistry } from '../resilience/fallback/registry.js';
+import type { ResponseCache } from '../coordination/cache/types.js';
+import type { JobStore } from '../jobs/types.js';
 
 /** What the routes need, handed to each route plugin as its options (no globals). */
 export interface Services {
@@ -12,6 +16,10 @@ export interface Services {
   provider: Provider;
   readiness: Readiness;
   version: string;
+  breakers: CircuitBreakerRegistry;
+  fallbacks: FallbackRegistry;
+  cache: ResponseCache;
+  jobs: JobStore;
 }
 
 export interface ServicesOptions {

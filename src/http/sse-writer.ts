@@ -9,6 +9,7 @@ import type { Frame, FrameSink } from '../chat/frames.js';
 export class SseWriter implements FrameSink {
   private nextId = 1;
   private gone = false;
+  private fallbackStrategy: string | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -25,6 +26,8 @@ export class SseWriter implements FrameSink {
       'cache-control': 'no-cache, no-transform',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
+      // Whether a fallback answers is only known later, so it travels as a trailer (and as `mode` in frames).
+      trailer: 'x-fallback-strategy',
       ...headers,
     });
     this.res.flushHeaders();
@@ -44,8 +47,14 @@ export class SseWriter implements FrameSink {
     }
   }
 
+  setFallbackStrategy(strategy: string): void {
+    this.fallbackStrategy = strategy;
+  }
+
   end(): void {
-    if (!this.closed) this.res.end();
+    if (this.closed) return;
+    if (this.fallbackStrategy) this.res.addTrailers({ 'x-fallback-strategy': this.fallbackStrategy });
+    this.res.end();
   }
 }
 

@@ -50,6 +50,8 @@ export interface MessageRecord {
   /** Why a message is not complete (error type or interruption), null when complete. */
   error: string | null;
   toolEvents: ToolEventRecord[];
+  /** Who produced it: live, simulated, or a fallback (cached, mock, degraded, alternative, queued). */
+  mode: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -73,6 +75,8 @@ export interface NewMessage {
   stopReason?: string | null;
   error?: string | null;
   toolEvents?: ToolEventRecord[];
+  /** Who produced it: live, simulated, or a fallback (cached, mock, degraded, alternative, queued). */
+  mode?: string;
 }
 
 export interface Page<T> {

@@ -6,8 +6,8 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
 let fake: FakeAnthropic;
 let server: TestServer;
 
-// Retries are off here: these tests look at single upstream outcomes (retries: chat-resilience.test.ts).
-const env = () => ({ ANTHROPIC_API_KEY: 'sk-test-key', ANTHROPIC_BASE_URL: fake.url, CLAUDE_MODEL: 'claude-sonnet-4-6', RETRY_MAX_RETRIES: '0' });
+// Retries and fallbacks are off here: these tests look at single upstream outcomes.
+const env = () => ({ ANTHROPIC_API_KEY: 'sk-test-key', ANTHROPIC_BASE_URL: fake.url, CLAUDE_MODEL: 'claude-sonnet-4-6', RETRY_MAX_RETRIES: '0', CHAT_FALLBACKS: 'none' });
 
 async function history(sessionId: string, base = server.url) {
   const res = await fetch(`${base}/api/session-history/${sessionId}`);

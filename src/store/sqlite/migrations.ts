@@ -47,6 +47,31 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'create_jobs',
+    up: `
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        user_message_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_run_at INTEGER NOT NULL,
+        last_error TEXT,
+        result_message_id TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX jobs_status_next_run_idx ON jobs(status, next_run_at);
+    `,
+  },
+  {
+    version: 3,
+    name: 'message_mode',
+    // Who produced a message: live, simulated, or a fallback (cached, mock, degraded, alternative, queued).
+    up: `ALTER TABLE messages ADD COLUMN mode TEXT NOT NULL DEFAULT 'live';`,
+  },
 ];
 
 function ensureMigrationsTable(db: Database.Database): void {

@@ -52,6 +52,7 @@ interface MessageRow {
   stop_reason: string | null;
   error: string | null;
   tool_events: string;
+  mode: string;
   created_at: string;
   updated_at: string;
 }
@@ -93,6 +94,7 @@ function toMessageRecord(row: MessageRow): MessageRecord {
     stopReason: row.stop_reason,
     error: row.error,
     toolEvents: JSON.parse(row.tool_events) as ToolEventRecord[],
+    mode: row.mode,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -189,9 +191,9 @@ function prepareStatements(db: Database.Database) {
 
     insertMessage: db.prepare<[MessageRow]>(
       `INSERT INTO messages (id, session_id, seq, role, content, status, input_tokens, output_tokens,
-         cost_usd, model, stop_reason, error, tool_events, created_at, updated_at)
+         cost_usd, model, stop_reason, error, tool_events, mode, created_at, updated_at)
        VALUES (@id, @session_id, @seq, @role, @content, @status, @input_tokens, @output_tokens,
-         @cost_usd, @model, @stop_reason, @error, @tool_events, @created_at, @updated_at)`,
+         @cost_usd, @model, @stop_reason, @error, @tool_events, @mode, @created_at, @updated_at)`,
     ),
     deleteMessages: db.prepare<[string]>('DELETE FROM messages WHERE session_id = ?'),
     listMessages: db.prepare<[string, number, number], MessageRow>(
@@ -283,6 +285,11 @@ export class SqliteSessionStore implements SessionStore {
     return this.stmts.allMessages.all(sessionId).map(toMessageRecord);
   }
 
+  /** The underlying connection, for stores sharing it (e.g. SqliteJobStore). Owned and closed by this store. */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   ping(): boolean {
     try {
       return this.db.open && !this.db.readonly && this.stmts.ping.get() === 1;
@@ -327,6 +334,7 @@ export class SqliteSessionStore implements SessionStore {
       stop_reason: input.stopReason ?? null,
       error: input.error ?? null,
       tool_events: JSON.stringify(input.toolEvents ?? []),
+      mode: input.mode ?? 'live',
       created_at: timestamp,
       updated_at: timestamp,
     };

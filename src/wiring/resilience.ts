@@ -1,20 +1,24 @@
 import type { Logger } from 'pino';
-import { ResilientProvider } from './chat/resilient-provider.js';
-import type { AppConfig } from './config.js';
-import { logCircuitTransition, logRetryAttempt } from './observability/resilience-logging.js';
-import type { Provider } from './providers/types.js';
-import type { CircuitBreaker } from './resilience/circuit-breaker/circuit-breaker.js';
-import { CircuitBreakerRegistry, registerDefaultBreakers } from './resilience/circuit-breaker/registry.js';
-import { RetryBudget } from './resilience/retry/retry-budget.js';
-import { RetryPolicy } from './resilience/retry/retry-policy.js';
+import { ResilientProvider } from '../chat/resilient-provider.js';
+import type { AppConfig } from '../config.js';
+import { logCircuitTransition, logRetryAttempt } from '../observability/resilience-logging.js';
+import type { Provider } from '../providers/types.js';
+import type { CircuitBreaker } from '../resilience/circuit-breaker/circuit-breaker.js';
+import { CircuitBreakerRegistry, registerDefaultBreakers } from '../resilience/circuit-breaker/registry.js';
+import { RetryBudget } from '../resilience/retry/retry-budget.js';
+import { RetryPolicy } from '../resilience/retry/retry-policy.js';
 
 export interface Resilience {
   registry: CircuitBreakerRegistry;
+  /** A provider behind its own breaker, with timers and no retries (fallback upstreams use this). */
+  guard(name: string, provider: Provider): Provider;
   claudeBreaker: CircuitBreaker;
   sessionBreaker: CircuitBreaker;
   retryBudget: RetryBudget;
   /** The provider with breaker, retry and timers around every call. */
   provider: Provider;
+  /** The same breaker and timers without retries, for callers that back off themselves (queued jobs). */
+  unretriedProvider: Provider;
 }
 
 /** Builds the breakers, retry policy and timers from the config and puts them around the provider. */
@@ -42,5 +46,13 @@ export function wireResilience(config: AppConfig, provider: Provider, logger: Lo
     timers: config.timeouts,
     onRetry: (info) => logRetryAttempt(logger, info),
   });
-  return { registry, claudeBreaker, sessionBreaker, retryBudget, provider: resilient };
+  const noRetry = { decide: () => ({ retry: false as const, reason: 'max_retries' }), recordCall: () => undefined };
+  const guard = (name: string, inner: Provider): Provider =>
+    new ResilientProvider(inner, {
+      breaker: registry.register(name, { ...claudeBreaker.config }),
+      retry: noRetry,
+      timers: config.timeouts,
+    });
+  const unretriedProvider = new ResilientProvider(provider, { breaker: claudeBreaker, retry: noRetry, timers: config.timeouts });
+  return { registry, guard, claudeBreaker, sessionBreaker, retryBudget, provider: resilient, unretriedProvider };
 }
