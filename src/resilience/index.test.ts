@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
+  executeWithFallback,
+  FallbackRegistry,
+  registerFallback,
   CircuitBreakerRegistry,
   CircuitOpenError,
   getCircuitBreaker,
@@ -90,5 +93,17 @@ describe('programmatic API', () => {
       ),
     ).rejects.toThrow('non_retryable');
     expect(calls).toBe(1);
+  });
+});
+
+describe('programmatic fallbacks', () => {
+  it('registerFallback + executeWithFallback answer from the fallback when the primary fails', async () => {
+    const registry = new FallbackRegistry();
+    registerFallback<string, string>('search', { strategy: 'mock_response', priority: 1, enabled: true }, async (q) => `no results for ${q}`, registry);
+    const down = executeWithFallback('search', 'cats', async () => Promise.reject(failing('retryable')), registry);
+    await expect(down).resolves.toEqual({ strategy: 'mock_response', result: 'no results for cats' });
+    const up = executeWithFallback('search', 'cats', async () => 'cats!', registry);
+    await expect(up).resolves.toEqual({ strategy: 'primary', result: 'cats!' });
+    expect(registry.stats().search).toMatchObject({ total_calls: 2, primary_success: 1, fallback_used: 1 });
   });
 });

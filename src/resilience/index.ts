@@ -6,12 +6,16 @@
  *   const charge = withCircuitBreaker('payments')(async (id: string) => api.charge(id));
  *   const fetchUser = withRetry({ maxRetries: 3, delaysMs: [200, 500, 1000] })(loadUser);
  *   const reply = await protectedExecuteWithRetry('claude_sdk', () => callClaude(), { maxRetries: 2 });
+ *   registerFallback('search', { strategy: 'mock_response', priority: 1, enabled: true }, async () => []);
+ *   const results = await executeWithFallback('search', query, () => search(query));
  */
 import { CircuitBreaker } from './circuit-breaker/circuit-breaker.js';
 import { CircuitBreakerRegistry, DEFAULT_BREAKERS } from './circuit-breaker/registry.js';
 import type { CircuitBreakerConfig, CircuitBreakerOptions, CircuitBreakerStats } from './circuit-breaker/types.js';
 import { retry, withRetry } from './retry/retry.js';
 import type { RetryOptions } from './retry/types.js';
+import { FallbackRegistry } from './fallback/registry.js';
+import type { FallbackConfig, FallbackHandler, FallbackOutcome } from './fallback/types.js';
 
 export { CircuitBreaker, CircuitBreakerRegistry, DEFAULT_BREAKERS };
 export { registerDefaultBreakers } from './circuit-breaker/registry.js';
@@ -24,6 +28,10 @@ export { CallTimers, type CallTimerLimits } from './timers/call-timers.js';
 export { CircuitOpenError, UpstreamTimeoutError, type TimerKind } from './errors.js';
 export { failureClassOf, retryAfterOf, type FailureClass, type ClassifiedError } from './outcome.js';
 export { monotonicClock, type Clock } from './clock.js';
+export { FallbackChain, type FallbackChainOptions } from './fallback/fallback-chain.js';
+export { FallbackRegistry } from './fallback/registry.js';
+export { CLIENT_ERROR_TYPES, defaultShouldFallback } from './fallback/eligibility.js';
+export type * from './fallback/types.js';
 
 /** The process-wide registry used by the functions below when no registry is passed. */
 export const defaultRegistry = new CircuitBreakerRegistry();
@@ -69,4 +77,27 @@ export function protectedExecuteWithRetry<T>(
 ): Promise<T> {
   const breaker = registry.get(name) ?? registerCircuitBreaker(name, {}, {}, registry);
   return retry((attempt, signal) => breaker.execute(() => fn(attempt, signal)), options);
+}
+
+/** The process-wide fallback registry used by the functions below when none is passed. */
+export const defaultFallbackRegistry = new FallbackRegistry();
+
+/** Adds a fallback step to an operation's chain (run in priority order when the primary fails). */
+export function registerFallback<I, R>(
+  operation: string,
+  config: FallbackConfig,
+  handler: FallbackHandler<I, R>,
+  registry: FallbackRegistry = defaultFallbackRegistry,
+): void {
+  registry.register(operation, config, handler);
+}
+
+/** Runs `primary`; if it fails in a way that may fall back, the operation's fallbacks answer instead. */
+export function executeWithFallback<I, R>(
+  operation: string,
+  input: I,
+  primary: () => Promise<R>,
+  registry: FallbackRegistry = defaultFallbackRegistry,
+): Promise<FallbackOutcome<R> | { strategy: 'primary'; result: R }> {
+  return registry.chain<I, R>(operation).execute(input, primary);
 }

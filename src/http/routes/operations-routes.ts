@@ -25,13 +25,23 @@ export const operationsRoutes: FastifyPluginAsync<ServicesOptions> = async (app,
   app.get('/health', async (_request, reply) => {
     const time = new Date().toISOString();
     const storeOk = store.ping();
+    const cacheBackend = services.cache.stats().backend;
     const body = {
-      status: storeOk ? (provider.simulated ? 'warn' : 'pass') : 'fail',
+      status: storeOk ? (provider.simulated || cacheBackend === 'redis_degraded' ? 'warn' : 'pass') : 'fail',
       version: services.version,
       serviceId: 'claude-chat-api',
       description: SERVICE_NAME,
       checks: {
         'store:writable': [{ componentType: 'datastore', componentId: store.kind, status: storeOk ? 'pass' : 'fail', time }],
+        'cache:backend': [
+          {
+            componentType: 'datastore',
+            componentId: cacheBackend === 'memory' ? 'memory' : 'redis',
+            status: cacheBackend === 'redis_degraded' ? 'warn' : 'pass',
+            output: cacheBackend === 'redis_degraded' ? 'Redis unreachable: the fallback cache runs in memory' : undefined,
+            time,
+          },
+        ],
         'claude:provider': [
           {
             componentType: 'component',
