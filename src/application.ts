@@ -9,8 +9,10 @@ import { Readiness } from './lifecycle/readiness.js';
 import { LogEvent } from './observability/events.js';
 import { createProvider } from './providers/create-provider.js';
 import type { Provider } from './providers/types.js';
-import { openSqliteStore } from './store/sqlite/sqlite-store.js';
-import type { SessionStore } from './store/types.js';
+import { openSqliteStore, type SqliteSessionStore } from './store/sqlite/sqlite-store.js';
+import { FailoverSessionStore } from './store/failover/failover-store.js';
+import { ProvisionalReconciler } from './lifecycle/provisional-reconciler.js';
+import type { NewSession, SessionRecord } from './store/types.js';
 import { VERSION } from './version.js';
 import { wireResilience, type Resilience } from './wiring/resilience.js';
 import { wireFallbacks, type Fallbacks } from './wiring/fallbacks.js';
@@ -20,7 +22,9 @@ import { answerQueuedTurn } from './chat/queued-turn.js';
 
 export interface Application {
   http: FastifyInstance;
-  store: SessionStore;
+  store: FailoverSessionStore;
+  /** The SQLite store underneath (tests and operations tooling). */
+  database: SqliteSessionStore;
   provider: Provider;
   readiness: Readiness;
   turns: ActiveTurns;
@@ -37,7 +41,9 @@ export interface ApplicationOverrides {
 
 /** The composition root: builds every layer from the config. Used by main.ts and by tests. */
 export async function createApplication(config: AppConfig, logger: Logger, overrides: ApplicationOverrides = {}): Promise<Application> {
-  const store = openSqliteStore(config.databasePath);
+  const database = openSqliteStore(config.databasePath);
+  // Sessions created while the database refuses writes live in memory until it recovers.
+  const store = new FailoverSessionStore(database);
   const rawProvider = overrides.provider ?? createProvider(config);
   logger.info({ event: LogEvent.providerSelected, provider: rawProvider.name, simulated: rawProvider.simulated, model: config.defaultModel });
   if (rawProvider.simulated) {
@@ -47,9 +53,9 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
   const provider = resilience.provider;
   const activeTurns = new ActiveTurns();
   const readiness = new Readiness();
-  const sessions = new SessionService(store, activeTurns, logger, resilience.sessionBreaker);
+  const reconciler = new ProvisionalReconciler(store, config.fallbacks.reconcileIntervalMs, logger);
   const defaults = { model: config.defaultModel, maxTokens: config.defaultMaxTokens };
-  const jobStore = new SqliteJobStore(store.database);
+  const jobStore = new SqliteJobStore(database.database);
   const jobs = new JobRunner(jobStore, {
     execute: (job, signal) => answerQueuedTurn(job, signal, { store, provider: resilience.unretriedProvider, defaults }),
     canRun: () => resilience.claudeBreaker.stats().canExecute,
@@ -57,6 +63,15 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     onEvent: (event, fields) => logger.info({ event, component: 'jobs', ...fields }),
   });
   const fallbacks = wireFallbacks(config, rawProvider, resilience, logger, (input) => jobs.enqueue(input.sessionId, input.userMessageId).id);
+  const sessionCreation = fallbacks.registry.chain<NewSession, SessionRecord>('session_creation');
+  config.fallbacks.session.forEach((strategy, index) =>
+    sessionCreation.register({ strategy, priority: index + 1, enabled: true }, async (input) => {
+      const session = store.createProvisional(input);
+      reconciler.wake();
+      return session;
+    }),
+  );
+  const sessions = new SessionService(store, activeTurns, logger, resilience.sessionBreaker, sessionCreation);
   const turns = new TurnRunner({
     store,
     provider,
@@ -80,11 +95,12 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
         await http.close();
       } finally {
         await jobs.stop();
+        reconciler.stop();
         await fallbacks.cache.close();
         store.close();
       }
     })();
     return closing;
   };
-  return { http, store, provider, readiness, turns: activeTurns, resilience, fallbacks, jobs, close };
+  return { http, store, database, provider, readiness, turns: activeTurns, resilience, fallbacks, jobs, close };
 }

@@ -38,6 +38,8 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'UPSTREAM_IDLE_TIMEOUT_MS', default: '60000', description: 'Longest silence allowed inside a streaming answer (0 = off).' },
   { env: 'UPSTREAM_TOTAL_TIMEOUT_MS', default: '600000', description: 'Longest a single Claude call may take (0 = off).' },
   { env: 'CHAT_FALLBACKS', default: 'cached_response,mock_response', description: 'Fallbacks tried in order when a chat turn fails before any output: cached_response, alternative_provider, degraded_service, queue_for_retry, mock_response, or none.' },
+  { env: 'SESSION_FALLBACKS', default: 'mock_response', description: 'Fallbacks for session creation when the store fails: mock_response (a real session held in memory until the store recovers), or none.' },
+  { env: 'PROVISIONAL_RECONCILE_INTERVAL_MS', default: '5000', description: 'How often sessions held in memory are moved to the store once it recovers.' },
   { env: 'FALLBACK_CACHE_TTL_SECONDS', default: '180', description: 'How long complete answers stay in the fallback cache.' },
   { env: 'FALLBACK_CACHE_MAX_ENTRIES', default: '1000', description: 'Most answers kept in the in-memory fallback cache.' },
   { env: 'FALLBACK_CACHE_MAX_BYTES', default: '16777216', description: 'Most bytes kept in the in-memory fallback cache.' },
@@ -113,6 +115,8 @@ const schema = z.object({
   UPSTREAM_IDLE_TIMEOUT_MS: nonNegativeInt,
   UPSTREAM_TOTAL_TIMEOUT_MS: nonNegativeInt,
   CHAT_FALLBACKS: fallbackList.optional(),
+  SESSION_FALLBACKS: fallbackList.pipe(z.array(z.literal('mock_response', { message: 'session creation supports only mock_response' }))).optional(),
+  PROVISIONAL_RECONCILE_INTERVAL_MS: positiveInt,
   FALLBACK_CACHE_TTL_SECONDS: positiveSeconds,
   FALLBACK_CACHE_MAX_ENTRIES: positiveInt,
   FALLBACK_CACHE_MAX_BYTES: positiveInt,
@@ -155,6 +159,8 @@ export interface AppConfig {
   timeouts: { connectMs: number; firstTokenMs: number; idleMs: number; totalMs: number };
   fallbacks: {
     chat: FallbackStrategyName[];
+    session: 'mock_response'[];
+    reconcileIntervalMs: number;
     cacheTtlSeconds: number;
     cacheMaxEntries: number;
     cacheMaxBytes: number;
@@ -236,6 +242,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     fallbacks: {
       chat: c.CHAT_FALLBACKS ?? [],
+      session: c.SESSION_FALLBACKS ?? [],
+      reconcileIntervalMs: c.PROVISIONAL_RECONCILE_INTERVAL_MS,
       cacheTtlSeconds: c.FALLBACK_CACHE_TTL_SECONDS,
       cacheMaxEntries: c.FALLBACK_CACHE_MAX_ENTRIES,
       cacheMaxBytes: c.FALLBACK_CACHE_MAX_BYTES,

@@ -1,9 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { LogEvent } from '../observability/events.js';
-import type { MessageRecord, Page, SessionConfig, SessionRecord, SessionStore } from '../store/types.js';
+import type { MessageRecord, NewSession, Page, SessionConfig, SessionRecord, SessionStore } from '../store/types.js';
+import type { FallbackChain } from '../resilience/fallback/fallback-chain.js';
+import { errorTypeOf } from '../resilience/fallback/eligibility.js';
 import type { ActiveTurns } from './active-turns.js';
 import { SessionNotFoundError, TurnInProgressError } from './errors.js';
+
+export interface CreatedSession {
+  session: SessionRecord;
+  /** The fallback that created it when the store could not, else null. */
+  fallbackStrategy: string | null;
+}
 
 /** Runs a synchronous store write under a breaker (the `session_operations` circuit). */
 export interface WriteGuard {
@@ -20,12 +28,27 @@ export class SessionService {
     private readonly turns: ActiveTurns,
     private readonly log: Logger,
     private readonly guard: WriteGuard,
+    private readonly fallbacks?: FallbackChain<NewSession, SessionRecord>,
   ) {}
 
-  create(owner: string | null, config: SessionConfig = {}): SessionRecord {
-    const session = this.guard.executeSync(() => this.store.createSession({ id: randomUUID(), owner, config }));
+  /**
+   * Creates a session in the store; when the store cannot take it, the session_creation fallbacks may
+   * still hand out a real session (held in memory until the store recovers).
+   */
+  async create(owner: string | null, config: SessionConfig = {}): Promise<CreatedSession> {
+    const input: NewSession = { id: randomUUID(), owner, config };
+    let session: SessionRecord;
+    try {
+      session = this.guard.executeSync(() => this.store.createSession(input));
+    } catch (error) {
+      const outcome = await this.fallbacks?.recover(input, error);
+      if (!outcome) throw error;
+      this.log.warn({ event: LogEvent.fallbackUsed, operation: 'session_creation', strategy: outcome.strategy, reason: errorTypeOf(error), session_id: outcome.result.id });
+      return { session: outcome.result, fallbackStrategy: outcome.strategy };
+    }
+    this.fallbacks?.recordPrimarySuccess();
     this.log.info({ event: LogEvent.sessionCreated, session_id: session.id });
-    return session;
+    return { session, fallbackStrategy: null };
   }
 
   get(id: string): SessionRecord {

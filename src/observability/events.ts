@@ -28,6 +28,7 @@ export const LogEvent = {
   cacheBackendRecovered: 'cache_backend_recovered',
   alternativeProviderFailed: 'alternative_provider_failed',
   jobQueued: 'job_queued',
+  provisionalSessionsReconciled: 'provisional_sessions_reconciled',
   jobStarted: 'job_started',
   jobCompleted: 'job_completed',
   jobRetryScheduled: 'job_retry_scheduled',

@@ -16,6 +16,7 @@ function env(overrides: Record<string, string> = {}) {
     RETRY_JITTER: '0',
     RETRY_MAX_RETRIES: '2',
     CHAT_FALLBACKS: 'none',
+    SESSION_FALLBACKS: 'none',
     UPSTREAM_CONNECT_TIMEOUT_MS: '2000',
     UPSTREAM_FIRST_TOKEN_TIMEOUT_MS: '2000',
     UPSTREAM_IDLE_TIMEOUT_MS: '2000',

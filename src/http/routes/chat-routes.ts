@@ -15,7 +15,7 @@ export const chatRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { ser
     const body = validate(chatRequestSchema, request.body, 'body');
     // Everything that can be refused (bad input, unknown or busy session) is refused as JSON before
     // the stream opens; after that, failures travel as frames.
-    const session = body.session_id ? sessions.get(body.session_id) : sessions.create(OWNER);
+    const session = body.session_id ? sessions.get(body.session_id) : (await sessions.create(OWNER)).session;
     const turn = turns.prepare(session, body.message);
 
     reply.hijack();

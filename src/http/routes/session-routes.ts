@@ -1,4 +1,5 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { CreatedSession } from '../../chat/session-service.js';
 import {
   historyQuerySchema,
   idParamsSchema,
@@ -14,19 +15,25 @@ import { validate } from '../validate.js';
 /** Until authentication lands every session is unowned. */
 const OWNER: string | null = null;
 
+/** 201 with the id; a session created by a fallback says so (header and `provisional`). */
+function sendCreated(reply: FastifyReply, created: CreatedSession, extra: Record<string, unknown> = {}) {
+  if (created.fallbackStrategy) reply.header('x-fallback-strategy', created.fallbackStrategy);
+  return reply.code(201).send({ session_id: created.session.id, ...extra, ...(created.fallbackStrategy ? { provisional: true } : {}) });
+}
+
 export const sessionRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { services }) => {
   const { sessions } = services;
 
   app.post('/api/new-session', async (request, reply) => {
     const config = validate(optionalConfigSchema, request.body, 'body') ?? {};
-    const session = sessions.create(OWNER, config);
-    return reply.code(201).send({ session_id: session.id });
+    const created = await sessions.create(OWNER, config);
+    return sendCreated(reply, created);
   });
 
   app.post('/api/session-with-config', async (request, reply) => {
     const config = validate(sessionConfigSchema, request.body ?? {}, 'body');
-    const session = sessions.create(OWNER, config);
-    return reply.code(201).send({ session_id: session.id, config: session.config });
+    const created = await sessions.create(OWNER, config);
+    return sendCreated(reply, created, { config: created.session.config });
   });
 
   app.put('/api/session/:id/config', async (request) => {
