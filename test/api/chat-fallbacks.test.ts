@@ -155,6 +155,20 @@ describe('alternative_provider', () => {
   });
 });
 
+describe('degraded_service', () => {
+  it('answers with the smaller model and a lower max_tokens when the primary model fails', async () => {
+    const server = await start({ CHAT_FALLBACKS: 'degraded_service,mock_response', DEGRADED_MODEL: 'claude-haiku-4-5', DEGRADED_MAX_TOKENS: '256' });
+    fake.enqueueFault({ kind: 'status', status: 529 });
+    const { frames } = await chat(server.url, { message: 'quick answer' });
+    expect(result(frames)).toMatchObject({ mode: 'degraded', model: 'claude-haiku-4-5' });
+    expect(textOf(frames)).toBe('Echo: quick answer');
+    const [primary, degraded] = upstreamCalls(fake).map((r) => r.body as { model: string; max_tokens: number });
+    expect(primary).toMatchObject({ model: 'claude-sonnet-4-6', max_tokens: 4096 });
+    expect(degraded).toMatchObject({ model: 'claude-haiku-4-5', max_tokens: 256 });
+    expect(Number(result(frames)?.cost_usd)).toBeGreaterThan(0);
+  });
+});
+
 describe('queue_for_retry', () => {
   it('accepts the turn as a durable job that survives a restart and answers once Claude is back', async () => {
     const first = await start({ CHAT_FALLBACKS: 'queue_for_retry', RETRY_DELAYS_MS: '100,200' });

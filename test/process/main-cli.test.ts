@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it, expect } from 'vitest';
@@ -64,18 +63,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (port === 0) throw new Error('could not find a free port');
-  return port;
-}
 
 /** JSON log lines on stdout; other lines are ignored. */
 function logLines(stdout: string): Record<string, unknown>[] {
@@ -142,17 +129,22 @@ describe('main entry point', () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'main-cli-'));
       tempDirs.push(dir);
       const databasePath = path.join(dir, 'db', 'chat.db');
-      const port = await freePort();
+      // PORT=0: the server picks a free port and logs it, so no other test can take it in between.
       const running = startMain(
         [],
-        cleanEnv({ HOST: '127.0.0.1', PORT: String(port), DATABASE_PATH: databasePath, LOG_LEVEL: 'info' }),
+        cleanEnv({ HOST: '127.0.0.1', PORT: '0', DATABASE_PATH: databasePath, LOG_LEVEL: 'info' }),
       );
-
+      await expect
+        .poll(() => {
+          if (running.child.exitCode !== null) throw new Error(`the server exited early; stderr: ${running.stderr()}`);
+          return logLines(running.stdout()).some((line) => line.event === 'server_started');
+        }, { timeout: 15_000, interval: 50 })
+        .toBe(true);
+      const started = logLines(running.stdout()).find((line) => line.event === 'server_started');
+      const port = Number(started?.port);
+      expect(port).toBeGreaterThan(0);
       await waitUntilReady(`http://127.0.0.1:${port}/readyz`, running, 10_000);
 
-      // The HTTP answer can overtake the child's stdout pipe, so wait for the log line itself.
-      await expect.poll(() => logLines(running.stdout()).some((line) => line.event === 'server_started'), { timeout: 5000 }).toBe(true);
-      const started = logLines(running.stdout()).find((line) => line.event === 'server_started');
       expect(started, `stdout: ${running.stdout()}`).toMatchObject({
         event: 'server_started',
         host: '127.0.0.1',
