@@ -62,6 +62,11 @@ export class ResilientProvider implements Provider {
     this.clock = options.clock ?? monotonicClock;
   }
 
+  /** Health probes go straight to the upstream: they must not open or close the breaker. */
+  probe(signal: AbortSignal): Promise<void> {
+    return this.inner.probe(signal);
+  }
+
   async *stream(request: ProviderRequest, signal: AbortSignal): AsyncIterable<ProviderEvent> {
     const startedAt = this.clock.now();
     this.options.retry.recordCall();

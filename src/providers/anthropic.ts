@@ -32,6 +32,15 @@ export class AnthropicProvider implements Provider {
     });
   }
 
+  /** Lists one model: free, and proves both reachability and a valid key. */
+  async probe(signal: AbortSignal): Promise<void> {
+    try {
+      await this.client.models.list({ limit: 1 }, { signal });
+    } catch (error) {
+      throw toProviderError(error, signal);
+    }
+  }
+
   async *stream(request: ProviderRequest, signal: AbortSignal): AsyncIterable<ProviderEvent> {
     const state = new StreamState();
     try {

@@ -40,6 +40,9 @@ export class SimulatedProvider implements Provider {
 
   constructor(private readonly chunkDelayMs: number) {}
 
+  /** Nothing to reach: always healthy. */
+  async probe(): Promise<void> {}
+
   async *stream(request: ProviderRequest, signal: AbortSignal): AsyncIterable<ProviderEvent> {
     if (signal.aborted) throw abortedError(signal.reason);
     yield { type: 'start', model: SIMULATED_MODEL };

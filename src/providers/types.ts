@@ -38,4 +38,9 @@ export interface Provider {
    * otherwise (including when `signal` aborts). Never returns normally without `stop`.
    */
   stream(request: ProviderRequest, signal: AbortSignal): AsyncIterable<ProviderEvent>;
+  /**
+   * Checks the upstream is reachable and accepts our credentials without a paid completion (for
+   * health checks). Resolves when healthy; throws a ProviderError otherwise.
+   */
+  probe(signal: AbortSignal): Promise<void>;
 }
