@@ -71,7 +71,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
       return session;
     }),
   );
-  const sessions = new SessionService(store, activeTurns, logger, resilience.sessionBreaker, sessionCreation);
+  const sessions = new SessionService({ store, turns: activeTurns, log: logger, guard: resilience.sessionBreaker, fallbacks: sessionCreation });
   const turns = new TurnRunner({
     store,
     provider,

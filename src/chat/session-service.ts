@@ -4,6 +4,7 @@ import { LogEvent } from '../observability/events.js';
 import type { MessageRecord, NewSession, Page, SessionConfig, SessionRecord, SessionStore } from '../store/types.js';
 import type { FallbackChain } from '../resilience/fallback/fallback-chain.js';
 import { errorTypeOf } from '../resilience/fallback/eligibility.js';
+import { noopTelemetry, type Telemetry } from '../observability/telemetry.js';
 import type { ActiveTurns } from './active-turns.js';
 import { SessionNotFoundError, TurnInProgressError } from './errors.js';
 
@@ -22,14 +23,28 @@ export interface WriteGuard {
  * Session lifecycle over the store. Writes go through the guard so a failing store is given room to
  * recover instead of being hammered. Owner checks arrive with authentication (null = auth off).
  */
+export interface SessionServiceDeps {
+  store: SessionStore;
+  turns: ActiveTurns;
+  log: Logger;
+  guard: WriteGuard;
+  /** The session_creation fallbacks. */
+  fallbacks?: FallbackChain<NewSession, SessionRecord> | undefined;
+  telemetry?: Telemetry | undefined;
+}
+
 export class SessionService {
-  constructor(
-    private readonly store: SessionStore,
-    private readonly turns: ActiveTurns,
-    private readonly log: Logger,
-    private readonly guard: WriteGuard,
-    private readonly fallbacks?: FallbackChain<NewSession, SessionRecord>,
-  ) {}
+  private readonly store: SessionStore;
+  private readonly turns: ActiveTurns;
+  private readonly log: Logger;
+  private readonly guard: WriteGuard;
+  private readonly fallbacks: FallbackChain<NewSession, SessionRecord> | undefined;
+  private readonly telemetry: Telemetry;
+
+  constructor(deps: SessionServiceDeps) {
+    ({ store: this.store, turns: this.turns, log: this.log, guard: this.guard, fallbacks: this.fallbacks } = deps);
+    this.telemetry = deps.telemetry ?? noopTelemetry;
+  }
 
   /**
    * Creates a session in the store; when the store cannot take it, the session_creation fallbacks may
@@ -44,9 +59,12 @@ export class SessionService {
       const outcome = await this.fallbacks?.recover(input, error);
       if (!outcome) throw error;
       this.log.warn({ event: LogEvent.fallbackUsed, operation: 'session_creation', strategy: outcome.strategy, reason: errorTypeOf(error), session_id: outcome.result.id });
+      this.telemetry.fallbackUsed('session_creation', outcome.strategy);
+      this.telemetry.sessionCreated(true);
       return { session: outcome.result, fallbackStrategy: outcome.strategy };
     }
     this.fallbacks?.recordPrimarySuccess();
+    this.telemetry.sessionCreated(false);
     this.log.info({ event: LogEvent.sessionCreated, session_id: session.id });
     return { session, fallbackStrategy: null };
   }

@@ -7,6 +7,7 @@ import { CircuitOpenError, UpstreamTimeoutError } from '../resilience/errors.js'
 import { failureClassOf, retryAfterOf } from '../resilience/outcome.js';
 import { errorTypeOf } from '../resilience/fallback/eligibility.js';
 import type { ChatFallbackInput, ChatFallbacks } from './fallbacks/chat-fallbacks.js';
+import { noopTelemetry, type Telemetry, type TurnOutcome } from '../observability/telemetry.js';
 import type { Provider, ProviderEvent, ProviderRequest, Usage } from '../providers/types.js';
 import type { MessageStatus, SessionRecord, SessionStore, ToolEventRecord } from '../store/types.js';
 import type { ActiveTurn, ActiveTurns } from './active-turns.js';
@@ -36,6 +37,10 @@ interface Reply {
   billable: boolean;
   provider?: string | undefined;
   jobId?: string | undefined;
+  /** Date.now() when the first content frame was sent. */
+  firstContentAt?: number | undefined;
+  outcome: TurnOutcome;
+  errorType?: string | undefined;
 }
 
 interface Failure {
@@ -65,6 +70,7 @@ export interface TurnRunnerDeps {
   log: Logger;
   /** The chat operation's fallbacks; without them a failure is simply reported. */
   fallbacks?: ChatFallbacks | undefined;
+  telemetry?: Telemetry | undefined;
 }
 
 export class TurnRunner {
@@ -74,9 +80,11 @@ export class TurnRunner {
   private readonly defaults: TurnDefaults;
   private readonly log: Logger;
   private readonly fallbacks: ChatFallbacks | undefined;
+  private readonly telemetry: Telemetry;
 
   constructor(deps: TurnRunnerDeps) {
     ({ store: this.store, provider: this.provider, turns: this.turns, defaults: this.defaults, log: this.log, fallbacks: this.fallbacks } = deps);
+    this.telemetry = deps.telemetry ?? noopTelemetry;
   }
 
   get mode(): Mode {
@@ -114,7 +122,9 @@ export class TurnRunner {
       stopReason: null,
       mode: this.mode,
       billable: !this.provider.simulated,
+      outcome: 'success',
     };
+    this.telemetry.turnStarted();
     const log = this.log.child({ session_id: session.id });
     log.info({ event: LogEvent.chatTurnStarted, mode: this.mode, model: request.model, history_messages: request.messages.length });
     try {
@@ -140,6 +150,16 @@ export class TurnRunner {
       this.turns.end(active);
       await sink.send({ type: 'done', mode: reply.mode });
       sink.end();
+      this.telemetry.turnFinished({
+        model: reply.model,
+        mode: reply.mode,
+        outcome: reply.outcome,
+        durationMs: Date.now() - started,
+        timeToFirstTokenMs: reply.firstContentAt === undefined ? null : reply.firstContentAt - started,
+        inputTokens: reply.usage.inputTokens,
+        outputTokens: reply.usage.outputTokens,
+        errorType: reply.errorType,
+      });
     }
   }
 
@@ -154,6 +174,8 @@ export class TurnRunner {
     if (!outcome) return this.describeFailure(error, signal, reply);
     const answer = outcome.result;
     log.warn({ event: LogEvent.fallbackUsed, operation: 'chat', strategy: answer.strategy, reason: errorTypeOf(error), mode: answer.mode });
+    this.telemetry.fallbackUsed('chat', answer.strategy);
+    reply.outcome = answer.kind === 'queued' ? 'queued' : 'fallback';
     sink.setFallbackStrategy?.(answer.strategy);
     reply.mode = answer.mode;
     if (answer.kind === 'queued') {
@@ -181,10 +203,12 @@ export class TurnRunner {
           reply.model = event.model;
           break;
         case 'text':
+          reply.firstContentAt ??= Date.now();
           reply.text += event.text;
           await sink.send({ type: 'text_chunk', content: event.text });
           break;
         case 'tool_use':
+          reply.firstContentAt ??= Date.now();
           reply.tools.push({ type: 'tool_use', id: event.id, name: event.name, input: event.input });
           await sink.send({ type: 'tool_use', tool_use_id: event.id, name: event.name, input: event.input });
           break;
@@ -207,6 +231,8 @@ export class TurnRunner {
     const cost = reply.billable ? costUsd(reply.model, reply.usage) : 0;
     const stored = this.storeReply(turn, reply, 'complete', null, cost, log);
     if (!stored) {
+      reply.outcome = 'error';
+      reply.errorType = 'storage_error';
       await sink.send(this.errorFrame(turn, { errorType: 'storage_error', message: 'The reply could not be saved', recoverable: true }));
       return;
     }
@@ -250,6 +276,8 @@ export class TurnRunner {
   }
 
   private async finishFailed(turn: PreparedTurn, reply: Reply, failure: Failure, sink: FrameSink, log: Logger, started: number): Promise<void> {
+    reply.outcome = failure.errorType in ABORT_FAILURES ? 'interrupted' : 'error';
+    reply.errorType = failure.errorType;
     const cost = reply.billable ? costUsd(reply.model, reply.usage) : 0;
     this.storeReply(turn, reply, failure.status, failure.errorType, cost, log);
     await sink.send(this.errorFrame(turn, failure));

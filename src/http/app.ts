@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { LogEvent } from '../observability/events.js';
+import { requestContext } from '../observability/request-context.js';
 import { installErrorHandlers } from './error-handler.js';
 import { chatRoutes } from './routes/chat-routes.js';
 import { operationsRoutes } from './routes/operations-routes.js';
@@ -23,6 +24,9 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
     loggerInstance: options.logger as FastifyBaseLogger,
     // One `http_request` event per response (below) instead of Fastify's two untagged lines.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    // The request id reaches log lines through the request context (logger mixin), for request.log
+    // and for the services' own loggers alike; a child binding would write it twice.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: options.maxBodyBytes,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -32,6 +36,10 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
     routerOptions: { ignoreTrailingSlash: true },
   });
 
+  // Everything done for a request (hooks, handler, the services it calls) runs in its context.
+  app.addHook('onRequest', (request, _reply, done) => {
+    requestContext.run({ requestId: String(request.id) }, done);
+  });
   acceptEmptyJsonBodies(app);
   installErrorHandlers(app);
 
@@ -41,6 +49,7 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({
       event: LogEvent.httpRequest,
+      request_id: String(request.id),
       method: request.method,
       route: request.routeOptions.url ?? 'unmatched',
       status: reply.statusCode,

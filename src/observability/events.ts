@@ -1,40 +1,57 @@
-/** Catalogue of `event` names written to the log; one place so dashboards and docs stay in step. */
-export const LogEvent = {
-  serverStarted: 'server_started',
-  serverStopping: 'server_stopping',
-  serverStopped: 'server_stopped',
-  providerSelected: 'provider_selected',
-  httpRequest: 'http_request',
-  requestError: 'request_error',
-  sessionCreated: 'session_created',
-  sessionUpdated: 'session_updated',
-  sessionDeleted: 'session_deleted',
-  sessionCleared: 'session_cleared',
-  chatTurnStarted: 'chat_turn_started',
-  chatTurnCompleted: 'chat_turn_completed',
-  chatTurnFailed: 'chat_turn_failed',
-  chatTurnInterrupted: 'chat_turn_interrupted',
-  clientDisconnected: 'client_disconnected',
-  messageStoreFailed: 'message_store_failed',
-  circuitBreakerOpened: 'circuit_breaker_opened',
-  circuitBreakerHalfOpened: 'circuit_breaker_half_opened',
-  circuitBreakerClosed: 'circuit_breaker_closed',
-  reconnectionAttempt: 'reconnection_attempt',
-  fallbackUsed: 'fallback_used',
-  fallbackStep: 'fallback_step',
-  cacheHit: 'cache_hit',
-  cacheMiss: 'cache_miss',
-  cacheBackendDegraded: 'cache_backend_degraded',
-  cacheBackendRecovered: 'cache_backend_recovered',
-  alternativeProviderFailed: 'alternative_provider_failed',
-  jobQueued: 'job_queued',
-  provisionalSessionsReconciled: 'provisional_sessions_reconciled',
-  jobStarted: 'job_started',
-  jobCompleted: 'job_completed',
-  jobRetryScheduled: 'job_retry_scheduled',
-  jobFailed: 'job_failed',
-  unhandledRejection: 'unhandled_rejection',
-  uncaughtException: 'uncaught_exception',
+/**
+ * Catalogue of `event` names written to the log, each with the component that emits it; one place so
+ * dashboards, docs and the logger (which adds `component` to every line) stay in step.
+ */
+const CATALOGUE = {
+  serverStarted: ['server_started', 'lifecycle'],
+  serverStopping: ['server_stopping', 'lifecycle'],
+  serverStopped: ['server_stopped', 'lifecycle'],
+  providerSelected: ['provider_selected', 'providers'],
+  httpRequest: ['http_request', 'http'],
+  requestError: ['request_error', 'http'],
+  sessionCreated: ['session_created', 'sessions'],
+  sessionUpdated: ['session_updated', 'sessions'],
+  sessionDeleted: ['session_deleted', 'sessions'],
+  sessionCleared: ['session_cleared', 'sessions'],
+  provisionalSessionsReconciled: ['provisional_sessions_reconciled', 'sessions'],
+  chatTurnStarted: ['chat_turn_started', 'chat'],
+  chatTurnCompleted: ['chat_turn_completed', 'chat'],
+  chatTurnFailed: ['chat_turn_failed', 'chat'],
+  chatTurnInterrupted: ['chat_turn_interrupted', 'chat'],
+  clientDisconnected: ['client_disconnected', 'chat'],
+  messageStoreFailed: ['message_store_failed', 'chat'],
+  circuitBreakerOpened: ['circuit_breaker_opened', 'resilience'],
+  circuitBreakerHalfOpened: ['circuit_breaker_half_opened', 'resilience'],
+  circuitBreakerClosed: ['circuit_breaker_closed', 'resilience'],
+  reconnectionAttempt: ['reconnection_attempt', 'resilience'],
+  fallbackUsed: ['fallback_used', 'fallback'],
+  fallbackStep: ['fallback_step', 'fallback'],
+  alternativeProviderFailed: ['alternative_provider_failed', 'fallback'],
+  cacheHit: ['cache_hit', 'cache'],
+  cacheMiss: ['cache_miss', 'cache'],
+  cacheBackendDegraded: ['cache_backend_degraded', 'cache'],
+  cacheBackendRecovered: ['cache_backend_recovered', 'cache'],
+  jobQueued: ['job_queued', 'jobs'],
+  jobStarted: ['job_started', 'jobs'],
+  jobCompleted: ['job_completed', 'jobs'],
+  jobRetryScheduled: ['job_retry_scheduled', 'jobs'],
+  jobFailed: ['job_failed', 'jobs'],
+  jobRunnerError: ['job_runner_error', 'jobs'],
+  healthCheckFailed: ['health_check_failed', 'health'],
+  healthCheckRecovered: ['health_check_recovered', 'health'],
+  alertFiring: ['alert_firing', 'alerts'],
+  alertResolved: ['alert_resolved', 'alerts'],
+  unhandledRejection: ['unhandled_rejection', 'process'],
+  uncaughtException: ['uncaught_exception', 'process'],
 } as const;
 
-export type LogEventName = (typeof LogEvent)[keyof typeof LogEvent];
+type Catalogue = typeof CATALOGUE;
+
+export const LogEvent = Object.fromEntries(Object.entries(CATALOGUE).map(([key, [event]]) => [key, event])) as {
+  readonly [K in keyof Catalogue]: Catalogue[K][0];
+};
+
+export type LogEventName = Catalogue[keyof Catalogue][0];
+
+/** Event name → component, for the logger's mixin. */
+export const COMPONENT_OF: ReadonlyMap<string, string> = new Map(Object.values(CATALOGUE).map(([event, component]) => [event, component]));

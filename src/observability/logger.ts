@@ -1,4 +1,6 @@
 import pino, { type Logger, type LoggerOptions } from 'pino';
+import { COMPONENT_OF } from './events.js';
+import { requestContext } from './request-context.js';
 
 /** Fields that must never reach a log line, wherever they appear. */
 const REDACT_PATHS = [
@@ -21,6 +23,14 @@ export function loggerOptions(level: string): LoggerOptions {
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
+    // Every catalogued event carries its component, and every line written while serving a request
+    // carries that request's id; explicit fields in the call win.
+    mixin: (fields: object) => {
+      const event = (fields as { event?: unknown }).event;
+      const component = typeof event === 'string' ? COMPONENT_OF.get(event) : undefined;
+      const requestId = requestContext.getStore()?.requestId;
+      return { ...(component ? { component } : {}), ...(requestId ? { request_id: requestId } : {}) };
+    },
   };
 }
 
