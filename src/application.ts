@@ -19,6 +19,9 @@ import { wireFallbacks, type Fallbacks } from './wiring/fallbacks.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { SqliteJobStore } from './jobs/sqlite-job-store.js';
 import { answerQueuedTurn } from './chat/queued-turn.js';
+import { Metrics } from './observability/metrics/metrics.js';
+import { installHttpMetrics } from './observability/metrics/http-metrics.js';
+import { wireOperations, type Operations } from './wiring/operations.js';
 
 export interface Application {
   http: FastifyInstance;
@@ -31,6 +34,7 @@ export interface Application {
   resilience: Resilience;
   fallbacks: Fallbacks;
   jobs: JobRunner;
+  operations: Operations;
   /** Stops accepting work, ends the HTTP server and closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -49,7 +53,8 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
   if (rawProvider.simulated) {
     logger.warn({ event: LogEvent.providerSelected, provider: rawProvider.name, simulated: true }, 'no ANTHROPIC_API_KEY: answers are simulated, not from Claude');
   }
-  const resilience = wireResilience(config, rawProvider, logger);
+  const metrics = new Metrics();
+  const resilience = wireResilience(config, rawProvider, logger, metrics);
   const provider = resilience.provider;
   const activeTurns = new ActiveTurns();
   const readiness = new Readiness();
@@ -71,7 +76,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
       return session;
     }),
   );
-  const sessions = new SessionService({ store, turns: activeTurns, log: logger, guard: resilience.sessionBreaker, fallbacks: sessionCreation });
+  const sessions = new SessionService({ store, turns: activeTurns, log: logger, guard: resilience.sessionBreaker, fallbacks: sessionCreation, telemetry: metrics });
   const turns = new TurnRunner({
     store,
     provider,
@@ -79,13 +84,29 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     defaults,
     log: logger,
     fallbacks: fallbacks.chat,
+    telemetry: metrics,
+  });
+  const operations = wireOperations({
+    config,
+    logger,
+    provider: rawProvider,
+    store,
+    cache: fallbacks.cache,
+    breakers: resilience.registry,
+    fallbacks: fallbacks.registry,
+    readiness,
+    version: VERSION,
+    activeSessions: () => activeTurns.size,
+    activeSessionIds: (limit) => activeTurns.sessionIds(limit),
+    metrics,
   });
   const http = await buildHttpApp(
     { sessions, turns, store, provider, readiness, version: VERSION, breakers: resilience.registry, fallbacks: fallbacks.registry, cache: fallbacks.cache, jobs: jobStore },
-    { logger, maxBodyBytes: config.maxBodyBytes },
+    { logger, maxBodyBytes: config.maxBodyBytes, plugins: operations.routes, instrument: (app) => installHttpMetrics(app, metrics) },
   );
 
   jobs.start();
+  operations.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -95,6 +116,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
         await http.close();
       } finally {
         await jobs.stop();
+        operations.stop();
         reconciler.stop();
         await fallbacks.cache.close();
         store.close();
@@ -102,5 +124,5 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     })();
     return closing;
   };
-  return { http, store, database, provider, readiness, turns: activeTurns, resilience, fallbacks, jobs, close };
+  return { http, store, database, provider, readiness, turns: activeTurns, resilience, fallbacks, jobs, operations, close };
 }

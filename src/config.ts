@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 
 /** One entry per environment variable: the single source for validation, defaults and `--help`. */
@@ -48,6 +49,10 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'DEGRADED_MODEL', default: 'claude-haiku-4-5', description: 'Smaller, faster model used by degraded_service.' },
   { env: 'DEGRADED_MAX_TOKENS', default: '1024', description: 'max_tokens cap for degraded_service answers.' },
   { env: 'ALTERNATIVE_PROVIDERS', secret: true, description: 'JSON list of alternative upstreams for alternative_provider: [{"name","base_url","api_key" or "api_key_env","model"?}].' },
+  { env: 'HEALTH_CHECK_INTERVAL_MS', default: '30000', description: 'How often the local health checks run (memory, sessions, event loop, store, Redis).' },
+  { env: 'HEALTH_CLAUDE_CHECK_INTERVAL_MS', default: '30000', description: 'How often Claude reachability is probed (a free models list, never a completion).' },
+  { env: 'HEALTH_MEMORY_WARN_PERCENT', default: '90', description: 'Memory use above this is a warning.' },
+  { env: 'HEALTH_ACTIVE_SESSIONS_WARN', default: '100', description: 'More sessions answering at once than this is a warning.' },
   { env: 'REDIS_URL', secret: true, description: 'Redis for the shared fallback cache (redis://host:6379/0). Unset: in memory.' },
 ];
 
@@ -125,6 +130,10 @@ const schema = z.object({
   DEGRADED_MODEL: z.string().min(1).max(200),
   DEGRADED_MAX_TOKENS: positiveInt.max(128_000),
   ALTERNATIVE_PROVIDERS: jsonText.pipe(alternativesSchema).optional(),
+  HEALTH_CHECK_INTERVAL_MS: positiveInt,
+  HEALTH_CLAUDE_CHECK_INTERVAL_MS: positiveInt,
+  HEALTH_MEMORY_WARN_PERCENT: z.coerce.number().min(1).max(100),
+  HEALTH_ACTIVE_SESSIONS_WARN: positiveInt,
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
 });
 
@@ -171,6 +180,9 @@ export interface AppConfig {
     alternatives: { name: string; baseUrl: string; apiKey: string; model?: string | undefined }[];
   };
   redisUrl: string | undefined;
+  /** Folder holding the database file (for disk figures). */
+  dataDir: string;
+  health: { intervalMs: number; claudeIntervalMs: number; memoryWarnPercent: number; activeSessionsWarn: number };
 }
 
 export type FallbackStrategyName = 'cached_response' | 'mock_response' | 'degraded_service' | 'queue_for_retry' | 'alternative_provider';
@@ -254,6 +266,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       alternatives: resolveAlternatives(c.ALTERNATIVE_PROVIDERS ?? [], env),
     },
     redisUrl: c.REDIS_URL,
+    dataDir: dirname(resolve(c.DATABASE_PATH)),
+    health: {
+      intervalMs: c.HEALTH_CHECK_INTERVAL_MS,
+      claudeIntervalMs: c.HEALTH_CLAUDE_CHECK_INTERVAL_MS,
+      memoryWarnPercent: c.HEALTH_MEMORY_WARN_PERCENT,
+      activeSessionsWarn: c.HEALTH_ACTIVE_SESSIONS_WARN,
+    },
   };
 }
 

@@ -35,6 +35,11 @@ export class ActiveTurns {
     return true;
   }
 
+  /** Ids of sessions answering right now (for admins' health view). */
+  sessionIds(limit: number): string[] {
+    return [...this.turns.keys()].slice(0, limit);
+  }
+
   get size(): number {
     return this.turns.size;
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import { LogEvent } from '../observability/events.js';
 import { requestContext } from '../observability/request-context.js';
@@ -8,12 +8,15 @@ import { chatRoutes } from './routes/chat-routes.js';
 import { operationsRoutes } from './routes/operations-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
-import { stabilityRoutes } from './routes/stability-routes.js';
 import type { Services } from './services.js';
 
 export interface HttpOptions {
   logger: Logger;
   maxBodyBytes: number;
+  /** Route plugins built elsewhere (health, metrics, alerts). */
+  plugins?: FastifyPluginAsync[];
+  /** Hooks on the root instance before any route (e.g. HTTP metrics). */
+  instrument?: (app: FastifyInstance) => void;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -42,6 +45,7 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
   });
   acceptEmptyJsonBodies(app);
   installErrorHandlers(app);
+  options.instrument?.(app);
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
@@ -61,7 +65,7 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
   await app.register(sessionRoutes, { services });
   await app.register(chatRoutes, { services });
   await app.register(jobRoutes, { services });
-  await app.register(stabilityRoutes, { services });
+  for (const plugin of options.plugins ?? []) await app.register(plugin);
   return app;
 }
 

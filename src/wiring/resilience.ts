@@ -3,6 +3,7 @@ import { ResilientProvider } from '../chat/resilient-provider.js';
 import type { AppConfig } from '../config.js';
 import { logCircuitTransition, logRetryAttempt } from '../observability/resilience-logging.js';
 import type { Provider } from '../providers/types.js';
+import { noopTelemetry, type Telemetry } from '../observability/telemetry.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker/circuit-breaker.js';
 import { CircuitBreakerRegistry, registerDefaultBreakers } from '../resilience/circuit-breaker/registry.js';
 import { RetryBudget } from '../resilience/retry/retry-budget.js';
@@ -22,7 +23,7 @@ export interface Resilience {
 }
 
 /** Builds the breakers, retry policy and timers from the config and puts them around the provider. */
-export function wireResilience(config: AppConfig, provider: Provider, logger: Logger): Resilience {
+export function wireResilience(config: AppConfig, provider: Provider, logger: Logger, telemetry: Telemetry = noopTelemetry): Resilience {
   const registry = new CircuitBreakerRegistry();
   registry.onTransition((transition) => logCircuitTransition(logger, transition));
   registerDefaultBreakers(registry, {
@@ -44,7 +45,10 @@ export function wireResilience(config: AppConfig, provider: Provider, logger: Lo
     breaker: claudeBreaker,
     retry: { decide: (error, n, startedAt) => policy.decide(error, n, startedAt), recordCall: () => retryBudget.recordCall() },
     timers: config.timeouts,
-    onRetry: (info) => logRetryAttempt(logger, info),
+    onRetry: (info) => {
+      logRetryAttempt(logger, info);
+      telemetry.retryAttempt(info.circuitName, info.reason);
+    },
   });
   const noRetry = { decide: () => ({ retry: false as const, reason: 'max_retries' }), recordCall: () => undefined };
   const guard = (name: string, inner: Provider): Provider =>

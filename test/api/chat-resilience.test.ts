@@ -94,7 +94,7 @@ describe('retries before the first byte', () => {
     expect(textOf(frames)).toBe('Echo: slow start');
     expect(upstreamCalls()).toHaveLength(2);
     expect(events('reconnection_attempt')[0]).toMatchObject({ reason: 'first_token_timeout' });
-    await fake.waitFor((f) => f.requests[0]?.clientClosed === true);
+    await fake.waitFor(() => upstreamCalls()[0]?.clientClosed === true);
   });
 });
 
@@ -105,7 +105,7 @@ describe('the four timers and broken streams', () => {
     const { frames } = await chat(server.url, { message: 'hello?' });
     expect(kinds(frames)).toEqual(['processing', 'error', 'done']);
     expect(frames[1]).toMatchObject({ error_type: 'connect_timeout', recoverable: true });
-    await fake.waitFor((f) => f.requests[0]?.clientClosed === true);
+    await fake.waitFor(() => upstreamCalls()[0]?.clientClosed === true);
   });
 
   it('ends a stalled stream with the idle timer, stores it incomplete and does not retry after output', async () => {
@@ -119,7 +119,7 @@ describe('the four timers and broken streams', () => {
     expect(textOf(frames)).toBe('one two ');
     expect(upstreamCalls()).toHaveLength(1);
     expect(await storedAssistant(frames[0]!.session_id)).toMatchObject({ status: 'incomplete', content: 'one two ', error: 'idle_timeout' });
-    await fake.waitFor((f) => f.requests[0]?.clientClosed === true);
+    await fake.waitFor(() => upstreamCalls()[0]?.clientClosed === true);
   });
 
   it('ends a cut stream with an error, never a result, and does not replay it', async () => {

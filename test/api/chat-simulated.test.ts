@@ -60,7 +60,7 @@ describe('chat with no API key (simulated provider)', () => {
     expect(health.headers.get('content-type')).toMatch(/^application\/health\+json/);
     const body = (await health.json()) as { status: string; checks: Record<string, { componentId: string; status: string }[]> };
     expect(body.status).toBe('warn');
-    expect(body.checks['claude:provider']?.[0]).toMatchObject({ componentId: 'simulated', status: 'warn' });
+    expect(body.checks['claude:reachability']?.[0]).toMatchObject({ componentId: 'simulated', status: 'warn', output: expect.stringMatching(/simulated/) });
     expect(server.logs.some((l) => l.event === 'provider_selected' && l.simulated === true)).toBe(true);
     expect(server.logs.some((l) => l.event === 'chat_turn_completed' && l.mode === 'simulated')).toBe(true);
   });
