@@ -115,7 +115,7 @@ export interface SessionStore {
   listMessages(sessionId: string, options: ListMessagesOptions): MessageRecord[];
   /** All messages of a session in order (used to build the upstream conversation). */
   allMessages(sessionId: string): MessageRecord[];
-  /** Cheap liveness probe: true when the store can read and write. */
+  /** Cheap probe for health checks: true when the store can write (one tiny row). */
   ping(): boolean;
   close(): void;
 }

@@ -72,6 +72,12 @@ export const migrations: readonly Migration[] = [
     // Who produced a message: live, simulated, or a fallback (cached, mock, degraded, alternative, queued).
     up: `ALTER TABLE messages ADD COLUMN mode TEXT NOT NULL DEFAULT 'live';`,
   },
+  {
+    version: 4,
+    name: 'store_health',
+    // One row rewritten by the health check: proves the database takes writes, not just reads.
+    up: `CREATE TABLE store_health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at TEXT NOT NULL);`,
+  },
 ];
 
 function ensureMigrationsTable(db: Database.Database): void {

@@ -150,7 +150,7 @@ interface KeyParams {
 function prepareStatements(db: Database.Database) {
   const sessionOrder = 'ORDER BY created_at DESC, id DESC LIMIT @limit';
   return {
-    ping: db.prepare<[], number>('SELECT 1').pluck(),
+    ping: db.prepare<[string]>('INSERT INTO store_health (id, checked_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at'),
 
     insertSession: db.prepare<[SessionRow]>(
       `INSERT INTO sessions (id, owner, config, created_at, updated_at)
@@ -292,7 +292,8 @@ export class SqliteSessionStore implements SessionStore {
 
   ping(): boolean {
     try {
-      return this.db.open && !this.db.readonly && this.stmts.ping.get() === 1;
+      // A real (one-row) write: a store that can only be read is not healthy.
+      return this.db.open && !this.db.readonly && this.stmts.ping.run(new Date().toISOString()).changes === 1;
     } catch {
       return false;
     }
