@@ -41,7 +41,11 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
 
   // Everything done for a request (hooks, handler, the services it calls) runs in its context.
   app.addHook('onRequest', (request, _reply, done) => {
-    requestContext.run({ requestId: String(request.id) }, done);
+    requestContext.run({ requestId: String(request.id) }, () => {
+      // Start lines are debug: at info, one line per request (http_request, at the end) is enough.
+      request.log.debug({ event: LogEvent.httpRequestStarted, method: request.method, url: request.url.split('?')[0] });
+      done();
+    });
   });
   acceptEmptyJsonBodies(app);
   installErrorHandlers(app);

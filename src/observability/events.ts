@@ -7,6 +7,7 @@ const CATALOGUE = {
   serverStopping: ['server_stopping', 'lifecycle'],
   serverStopped: ['server_stopped', 'lifecycle'],
   providerSelected: ['provider_selected', 'providers'],
+  httpRequestStarted: ['http_request_started', 'http'],
   httpRequest: ['http_request', 'http'],
   requestError: ['request_error', 'http'],
   sessionCreated: ['session_created', 'sessions'],
