@@ -55,6 +55,9 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
   }
   const metrics = new Metrics();
   const resilience = wireResilience(config, rawProvider, logger, metrics);
+  if (!config.auth.keys.configured || config.auth.disabled) {
+    logger.warn({ event: LogEvent.authDisabled, host: config.host }, 'no API keys: anyone who can reach this address can use every route');
+  }
   const provider = resilience.provider;
   const activeTurns = new ActiveTurns();
   const readiness = new Readiness();
@@ -101,8 +104,30 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     metrics,
   });
   const http = await buildHttpApp(
-    { sessions, turns, store, provider, readiness, version: VERSION, breakers: resilience.registry, fallbacks: fallbacks.registry, cache: fallbacks.cache, jobs: jobStore },
-    { logger, maxBodyBytes: config.maxBodyBytes, plugins: operations.routes, instrument: (app) => installHttpMetrics(app, metrics) },
+    {
+      sessions,
+      turns,
+      store,
+      provider,
+      readiness,
+      version: VERSION,
+      breakers: resilience.registry,
+      fallbacks: fallbacks.registry,
+      cache: fallbacks.cache,
+      jobs: jobStore,
+      sessionPolicy: { allowedTools: config.input.allowedTools, cwdRoot: config.input.cwdRoot },
+    },
+    {
+      logger,
+      maxBodyBytes: config.maxBodyBytes,
+      auth: { keys: config.auth.keys, disabled: config.auth.disabled },
+      trustProxy: config.trustProxy,
+      corsOrigins: config.corsOrigins,
+      maxHeaderBytes: config.input.maxHeaderBytes,
+      maxHeaders: config.input.maxHeaders,
+      plugins: operations.routes,
+      instrument: (app) => installHttpMetrics(app, metrics),
+    },
   );
 
   jobs.start();

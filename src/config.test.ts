@@ -1,3 +1,7 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
 import { ConfigError, SETTINGS, helpText, loadConfig } from './config.js';
 
@@ -53,6 +57,7 @@ describe('loadConfig defaults', () => {
   it('reads explicit values, trimming whitespace', () => {
     const config = load({
       HOST: ' 0.0.0.0 ',
+      API_KEYS: 'main:0123456789abcdef',
       PORT: '0',
       LOG_LEVEL: 'debug',
       DATABASE_PATH: '/tmp/x.db',
@@ -154,5 +159,39 @@ describe('helpText', () => {
       .find((l) => l.trimStart().startsWith('ANTHROPIC_API_KEY '));
     expect(line).toBeDefined();
     expect(line).not.toContain('default:');
+  });
+});
+
+describe('authentication settings', () => {
+  it('refuses a non-loopback address without keys, naming HOST and the way out', () => {
+    expect(() => load({ HOST: '0.0.0.0' })).toThrow(/HOST="0.0.0.0".*API_KEYS.*AUTH_DISABLED/);
+  });
+
+  it('runs open on loopback addresses, and anywhere with AUTH_DISABLED=true', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) expect(load({ HOST: host }).auth.keys.configured).toBe(false);
+    expect(load({ HOST: '0.0.0.0', AUTH_DISABLED: 'true' }).auth.disabled).toBe(true);
+  });
+
+  it('accepts keys from API_KEYS and identifies them by name, keeping only hashes', () => {
+    const config = load({ HOST: '0.0.0.0', API_KEYS: 'alice:alice-key-0123456789, bob:bob-key-0123456789', ADMIN_API_KEY: 'admin-key-0123456789' });
+    expect(config.auth.keys.identify('alice-key-0123456789')).toEqual({ kind: 'client', keyId: 'alice' });
+    expect(config.auth.keys.identify('bob-key-0123456789')).toEqual({ kind: 'client', keyId: 'bob' });
+    expect(config.auth.keys.identify('admin-key-0123456789')).toEqual({ kind: 'admin', keyId: 'admin' });
+    expect(config.auth.keys.identify('nope')).toBeNull();
+    expect(JSON.stringify(config)).not.toContain('alice-key-0123456789');
+  });
+
+  it('reads a keys file with plain and pre-hashed keys, and rejects a short key without echoing it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keys-'));
+    const file = path.join(dir, 'keys.txt');
+    const hash = createHash('sha256').update('hashed-key-0123456789').digest('hex');
+    fs.writeFileSync(file, `# clients\ncarol:carol-key-0123456789\ndave:sha256:${hash}\n`);
+    const config = load({ API_KEYS_FILE: file });
+    expect(config.auth.keys.identify('carol-key-0123456789')).toEqual({ kind: 'client', keyId: 'carol' });
+    expect(config.auth.keys.identify('hashed-key-0123456789')).toEqual({ kind: 'client', keyId: 'dave' });
+    fs.writeFileSync(file, 'eve:short\n');
+    expect(() => load({ API_KEYS_FILE: file })).toThrow(/eve.*too short/);
+    expect(() => load({ API_KEYS_FILE: file })).not.toThrow(/short\b.*short/);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

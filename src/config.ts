@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { KeyRing, parseKeyEntries, sha256 } from './auth/key-ring.js';
 import { z } from 'zod';
 
 /** One entry per environment variable: the single source for validation, defaults and `--help`. */
@@ -49,6 +51,21 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'DEGRADED_MODEL', default: 'claude-haiku-4-5', description: 'Smaller, faster model used by degraded_service.' },
   { env: 'DEGRADED_MAX_TOKENS', default: '1024', description: 'max_tokens cap for degraded_service answers.' },
   { env: 'ALTERNATIVE_PROVIDERS', secret: true, description: 'JSON list of alternative upstreams for alternative_provider: [{"name","base_url","api_key" or "api_key_env","model"?}].' },
+  { env: 'API_KEYS', secret: true, description: 'Client API keys, comma-separated, each "name:key" (or a bare key). Sent as Authorization: Bearer or x-api-key.' },
+  { env: 'API_KEYS_FILE', description: 'File of client keys, one per line: "name:key", or "name:sha256:<hex>" to store only the hash.' },
+  { env: 'ADMIN_API_KEY', secret: true, description: 'Key for management routes (breaker reset, cache clear) and for seeing every session.' },
+  { env: 'AUTH_DISABLED', default: 'false', description: 'true runs without authentication even when bound to a non-loopback address (only behind a trusted gateway).' },
+  { env: 'TRUST_PROXY', default: 'false', description: 'Take the client address from X-Forwarded-For: true, a hop count, or comma-separated proxy addresses/CIDRs.' },
+  { env: 'CORS_ORIGINS', description: 'Comma-separated browser origins allowed to call the API (unset: no cross-origin access).' },
+  { env: 'RATE_LIMIT_CHAT', default: '30', description: 'Chat requests per key (or address) per window.' },
+  { env: 'RATE_LIMIT_SESSION', default: '60', description: 'Session requests per key per window.' },
+  { env: 'RATE_LIMIT_ANALYTICS', default: '20', description: 'Listing, history and stability reads per key per window.' },
+  { env: 'RATE_LIMIT_DEFAULT', default: '100', description: 'Any other request per key per window (probes and /metrics are not limited).' },
+  { env: 'RATE_LIMIT_WINDOW_SECONDS', default: '60', description: 'Length of the rate-limit window.' },
+  { env: 'SESSION_CWD_ROOT', default: './workspaces', description: 'A session cwd must lie inside this folder.' },
+  { env: 'ALLOWED_TOOLS', default: 'Read,Write,Edit,MultiEdit,Glob,Grep,LS,Bash,WebFetch,WebSearch,TodoWrite,NotebookEdit,Task', description: 'Tool names a session may list in allowed_tools.' },
+  { env: 'MAX_HEADER_BYTES', default: '16384', description: 'Largest accepted request header block; larger gets 431.' },
+  { env: 'MAX_HEADERS', default: '100', description: 'Most request headers accepted; extra ones are dropped.' },
   { env: 'HEALTH_CHECK_INTERVAL_MS', default: '30000', description: 'How often the local health checks run (memory, sessions, event loop, store, Redis).' },
   { env: 'HEALTH_CLAUDE_CHECK_INTERVAL_MS', default: '30000', description: 'How often Claude reachability is probed (a free models list, never a completion).' },
   { env: 'HEALTH_MEMORY_WARN_PERCENT', default: '90', description: 'Memory use above this is a warning.' },
@@ -130,6 +147,25 @@ const schema = z.object({
   DEGRADED_MODEL: z.string().min(1).max(200),
   DEGRADED_MAX_TOKENS: positiveInt.max(128_000),
   ALTERNATIVE_PROVIDERS: jsonText.pipe(alternativesSchema).optional(),
+  API_KEYS: z.string().optional(),
+  API_KEYS_FILE: z.string().min(1).optional(),
+  ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  AUTH_DISABLED: z.enum(['true', 'false']).transform((v) => v === 'true'),
+  TRUST_PROXY: z.string().min(1),
+  CORS_ORIGINS: z
+    .string()
+    .transform((s) => s.split(',').map((o) => o.trim()).filter((o) => o !== ''))
+    .pipe(z.array(z.url({ protocol: /^https?$/, message: 'each origin must be an http(s) URL like https://app.example.com' })))
+    .optional(),
+  RATE_LIMIT_CHAT: positiveInt,
+  RATE_LIMIT_SESSION: positiveInt,
+  RATE_LIMIT_ANALYTICS: positiveInt,
+  RATE_LIMIT_DEFAULT: positiveInt,
+  RATE_LIMIT_WINDOW_SECONDS: positiveSeconds,
+  SESSION_CWD_ROOT: z.string().min(1),
+  ALLOWED_TOOLS: z.string().transform((s) => s.split(',').map((t) => t.trim()).filter((t) => t !== '')),
+  MAX_HEADER_BYTES: positiveInt.min(1024).max(1_048_576),
+  MAX_HEADERS: positiveInt.max(10_000),
   HEALTH_CHECK_INTERVAL_MS: positiveInt,
   HEALTH_CLAUDE_CHECK_INTERVAL_MS: positiveInt,
   HEALTH_MEMORY_WARN_PERCENT: z.coerce.number().min(1).max(100),
@@ -183,6 +219,12 @@ export interface AppConfig {
   /** Folder holding the database file (for disk figures). */
   dataDir: string;
   health: { intervalMs: number; claudeIntervalMs: number; memoryWarnPercent: number; activeSessionsWarn: number };
+  auth: { keys: KeyRing; disabled: boolean };
+  /** Fastify's trustProxy: false, true, a hop count or a list of addresses. */
+  trustProxy: boolean | number | string[];
+  corsOrigins: string[];
+  rateLimits: { windowMs: number; chat: number; session: number; analytics: number; default: number };
+  input: { cwdRoot: string; allowedTools: string[]; maxHeaderBytes: number; maxHeaders: number };
 }
 
 export type FallbackStrategyName = 'cached_response' | 'mock_response' | 'degraded_service' | 'queue_for_retry' | 'alternative_provider';
@@ -213,6 +255,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     );
   }
   const c = parsed.data;
+  const keys = loadKeyRing(c.API_KEYS, c.API_KEYS_FILE, c.ADMIN_API_KEY);
+  if (!keys.configured && !c.AUTH_DISABLED && !isLoopback(c.HOST)) {
+    throw new ConfigError([
+      `HOST=${JSON.stringify(c.HOST)}: refusing to serve a non-loopback address without API keys; set API_KEYS (or API_KEYS_FILE) and ADMIN_API_KEY, or AUTH_DISABLED=true behind a trusted gateway`,
+    ]);
+  }
   const provider: ProviderName = c.PROVIDER ?? (c.ANTHROPIC_API_KEY ? 'anthropic' : 'simulated');
   if (provider === 'anthropic' && !c.ANTHROPIC_API_KEY) {
     throw new ConfigError(['PROVIDER="anthropic": ANTHROPIC_API_KEY must be set for the anthropic provider']);
@@ -267,6 +315,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     redisUrl: c.REDIS_URL,
     dataDir: dirname(resolve(c.DATABASE_PATH)),
+    auth: { keys, disabled: c.AUTH_DISABLED },
+    trustProxy: parseTrustProxy(c.TRUST_PROXY),
+    corsOrigins: c.CORS_ORIGINS ?? [],
+    rateLimits: {
+      windowMs: c.RATE_LIMIT_WINDOW_SECONDS * 1000,
+      chat: c.RATE_LIMIT_CHAT,
+      session: c.RATE_LIMIT_SESSION,
+      analytics: c.RATE_LIMIT_ANALYTICS,
+      default: c.RATE_LIMIT_DEFAULT,
+    },
+    input: { cwdRoot: resolve(c.SESSION_CWD_ROOT), allowedTools: c.ALLOWED_TOOLS, maxHeaderBytes: c.MAX_HEADER_BYTES, maxHeaders: c.MAX_HEADERS },
     health: {
       intervalMs: c.HEALTH_CHECK_INTERVAL_MS,
       claudeIntervalMs: c.HEALTH_CLAUDE_CHECK_INTERVAL_MS,
@@ -274,6 +333,41 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       activeSessionsWarn: c.HEALTH_ACTIVE_SESSIONS_WARN,
     },
   };
+}
+
+function loadKeyRing(inline: string | undefined, file: string | undefined, admin: string | undefined): KeyRing {
+  const entries = [];
+  try {
+    if (inline) entries.push(...parseKeyEntries(inline, /,/));
+  } catch (error) {
+    throw new ConfigError([`API_KEYS: ${(error as Error).message}`]);
+  }
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError([`API_KEYS_FILE=${JSON.stringify(file)}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+    }
+    try {
+      entries.push(...parseKeyEntries(text, /\r?\n/));
+    } catch (error) {
+      throw new ConfigError([`API_KEYS_FILE=${JSON.stringify(file)}: ${(error as Error).message}`]);
+    }
+  }
+  return new KeyRing(entries, admin ? sha256(admin) : undefined);
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function parseTrustProxy(value: string): boolean | number | string[] {
+  if (value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value.split(',').map((v) => v.trim()).filter((v) => v !== '');
 }
 
 /** Keys may be given inline or by the name of another variable, so secrets need not sit in JSON. */

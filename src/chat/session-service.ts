@@ -5,6 +5,7 @@ import type { MessageRecord, NewSession, Page, SessionConfig, SessionRecord, Ses
 import type { FallbackChain } from '../resilience/fallback/fallback-chain.js';
 import { errorTypeOf } from '../resilience/fallback/eligibility.js';
 import { noopTelemetry, type Telemetry } from '../observability/telemetry.js';
+import type { SessionScope } from '../auth/identity.js';
 import type { ActiveTurns } from './active-turns.js';
 import { SessionNotFoundError, TurnInProgressError } from './errors.js';
 
@@ -50,8 +51,8 @@ export class SessionService {
    * Creates a session in the store; when the store cannot take it, the session_creation fallbacks may
    * still hand out a real session (held in memory until the store recovers).
    */
-  async create(owner: string | null, config: SessionConfig = {}): Promise<CreatedSession> {
-    const input: NewSession = { id: randomUUID(), owner, config };
+  async create(scope: SessionScope, config: SessionConfig = {}): Promise<CreatedSession> {
+    const input: NewSession = { id: randomUUID(), owner: scope.owner, config };
     let session: SessionRecord;
     try {
       session = this.guard.executeSync(() => this.store.createSession(input));
@@ -69,9 +70,10 @@ export class SessionService {
     return { session, fallbackStrategy: null };
   }
 
-  get(id: string): SessionRecord {
+  /** Another caller's session answers exactly like a missing one: its existence is not revealed. */
+  get(id: string, scope: SessionScope): SessionRecord {
     const session = this.store.getSession(id);
-    if (!session) throw new SessionNotFoundError(id);
+    if (!session || (!scope.all && session.owner !== scope.owner)) throw new SessionNotFoundError(id);
     return session;
   }
 
@@ -79,7 +81,8 @@ export class SessionService {
     return this.turns.isActive(id);
   }
 
-  updateConfig(id: string, patch: SessionConfig): SessionRecord {
+  updateConfig(id: string, patch: SessionConfig, scope: SessionScope): SessionRecord {
+    this.get(id, scope);
     const session = this.guard.executeSync(() => this.store.updateSessionConfig(id, patch));
     if (!session) throw new SessionNotFoundError(id);
     this.log.info({ event: LogEvent.sessionUpdated, session_id: id, fields: Object.keys(patch) });
@@ -87,16 +90,16 @@ export class SessionService {
   }
 
   /** Deleting a session that is answering cancels that answer first. */
-  delete(id: string): void {
-    this.get(id);
+  delete(id: string, scope: SessionScope): void {
+    this.get(id, scope);
     this.turns.abort(id, 'session_deleted');
     if (!this.guard.executeSync(() => this.store.deleteSession(id))) throw new SessionNotFoundError(id);
     this.log.info({ event: LogEvent.sessionDeleted, session_id: id });
   }
 
   /** Clearing while a turn runs would let that turn write into the cleared history, so it is refused. */
-  clear(id: string): number {
-    this.get(id);
+  clear(id: string, scope: SessionScope): number {
+    this.get(id, scope);
     if (this.turns.isActive(id)) throw new TurnInProgressError(id);
     const result = this.guard.executeSync(() => this.store.clearMessages(id));
     if (!result) throw new SessionNotFoundError(id);
@@ -105,20 +108,22 @@ export class SessionService {
   }
 
   /** True when a running turn was cancelled, false when the session was idle. */
-  interrupt(id: string): boolean {
-    this.get(id);
+  interrupt(id: string, scope: SessionScope): boolean {
+    this.get(id, scope);
     return this.turns.abort(id, 'interrupted');
   }
 
-  list(owner: string | null | undefined, limit: number, cursor: string | undefined): { page: Page<SessionRecord>; total: number } {
+  /** One's own sessions; every session for the admin (or with authentication off). */
+  list(scope: SessionScope, limit: number, cursor: string | undefined): { page: Page<SessionRecord>; total: number } {
+    const owner = scope.all ? undefined : scope.owner;
     return {
       page: this.store.listSessions({ owner, limit, cursor }),
       total: this.store.countSessions(owner),
     };
   }
 
-  history(id: string, limit: number, afterSeq: number): { session: SessionRecord; messages: MessageRecord[]; nextAfter: number | null } {
-    const session = this.get(id);
+  history(id: string, scope: SessionScope, limit: number, afterSeq: number): { session: SessionRecord; messages: MessageRecord[]; nextAfter: number | null } {
+    const session = this.get(id, scope);
     const rows = this.store.listMessages(id, { limit: limit + 1, afterSeq });
     const messages = rows.slice(0, limit);
     const last = messages[messages.length - 1];

@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import { LogEvent } from '../observability/events.js';
 import { requestContext } from '../observability/request-context.js';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import { installAuth, type AuthOptions } from './auth.js';
 import { installErrorHandlers } from './error-handler.js';
 import { chatRoutes } from './routes/chat-routes.js';
 import { operationsRoutes } from './routes/operations-routes.js';
@@ -13,6 +17,12 @@ import type { Services } from './services.js';
 export interface HttpOptions {
   logger: Logger;
   maxBodyBytes: number;
+  auth: AuthOptions;
+  /** Fastify's trustProxy: whether (and which) X-Forwarded-For hops to believe for the client address. */
+  trustProxy: boolean | number | string[];
+  corsOrigins: string[];
+  maxHeaderBytes: number;
+  maxHeaders: number;
   /** Route plugins built elsewhere (health, metrics, alerts). */
   plugins?: FastifyPluginAsync[];
   /** Hooks on the root instance before any route (e.g. HTTP metrics). */
@@ -37,6 +47,13 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    trustProxy: typeof options.trustProxy === 'number' ? trustHops(options.trustProxy) : options.trustProxy,
+    // Header limits live on the Node server: too large a header block gets 431 before any parsing.
+    serverFactory: (handler) => {
+      const server = createServer({ maxHeaderSize: options.maxHeaderBytes }, handler);
+      server.maxHeadersCount = options.maxHeaders;
+      return server;
+    },
   });
 
   // Everything done for a request (hooks, handler, the services it calls) runs in its context.
@@ -50,6 +67,16 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
   acceptEmptyJsonBodies(app);
   installErrorHandlers(app);
   options.instrument?.(app);
+  installAuth(app, options.auth);
+  // An API: no HTML is served, so the strictest content policy costs nothing.
+  await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } });
+  await app.register(cors, {
+    origin: options.corsOrigins.length > 0 ? options.corsOrigins : false,
+    exposedHeaders: ['x-session-id', 'x-request-id', 'x-fallback-strategy', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
+    allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'x-request-id'],
+    methods: ['GET', 'POST', 'PUT', 'DELETE'],
+    maxAge: 600,
+  });
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
@@ -71,6 +98,11 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
   await app.register(jobRoutes, { services });
   for (const plugin of options.plugins ?? []) await app.register(plugin);
   return app;
+}
+
+/** Trusts the n proxies closest to the server (Fastify's hop-count form of trustProxy). */
+function trustHops(hops: number) {
+  return (_address: string, hop: number) => hop < hops;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { CircuitBreakerRegistry } from '../resilience/circuit-breaker/regis
 import type { FallbackRegistry } from '../resilience/fallback/registry.js';
 import type { ResponseCache } from '../coordination/cache/types.js';
 import type { JobStore } from '../jobs/types.js';
+import type { SessionPolicy } from '../chat/schemas.js';
 
 /** What the routes need, handed to each route plugin as its options (no globals). */
 export interface Services {
@@ -20,6 +21,8 @@ export interface Services {
   fallbacks: FallbackRegistry;
   cache: ResponseCache;
   jobs: JobStore;
+  /** Limits on the agent-only session fields. */
+  sessionPolicy: SessionPolicy;
 }
 
 export interface ServicesOptions {

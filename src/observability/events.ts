@@ -8,6 +8,7 @@ const CATALOGUE = {
   serverStopped: ['server_stopped', 'lifecycle'],
   providerSelected: ['provider_selected', 'providers'],
   httpRequestStarted: ['http_request_started', 'http'],
+  authDisabled: ['auth_disabled', 'auth'],
   httpRequest: ['http_request', 'http'],
   requestError: ['request_error', 'http'],
   sessionCreated: ['session_created', 'sessions'],

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config.js';
+import { isAdmin } from '../auth/identity.js';
 import type { ResponseCache } from '../coordination/cache/types.js';
 import { AlertEngine } from '../health/alerts/alert-engine.js';
 import { alertRoutes } from '../health/alerts/alert-routes.js';
@@ -95,6 +96,7 @@ export function wireOperations(deps: OperationsDeps): Operations {
       performance,
       version: deps.version,
       dataDir: config.databasePath === ':memory:' ? process.cwd() : config.dataDir,
+      isAdmin: (request) => isAdmin(request.identity),
     }),
     metricsRoutes(metrics, {
       uptimeSeconds: () => deps.readiness.uptimeSeconds(),

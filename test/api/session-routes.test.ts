@@ -52,7 +52,7 @@ describe('session creation', () => {
   });
 
   it('stores the config given to session-with-config', async () => {
-    const id = await newSession({ system_prompt: 'You are terse.', model: 'claude-haiku-4-5', max_tokens: 100, temperature: 0.5, allowed_tools: ['Read'], max_turns: 3, permission_mode: 'plan', cwd: '/tmp' });
+    const id = await newSession({ system_prompt: 'You are terse.', model: 'claude-haiku-4-5', max_tokens: 100, temperature: 0.5, allowed_tools: ['Read'], max_turns: 3, permission_mode: 'plan', cwd: 'project-a' });
     const res = await inject('GET', `/api/session/${id}`);
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
@@ -66,7 +66,7 @@ describe('session creation', () => {
         allowed_tools: ['Read'],
         max_turns: 3,
         permission_mode: 'plan',
-        cwd: '/tmp',
+        cwd: expect.stringMatching(/workspaces\/project-a$/),
         created_at: expect.any(String),
         updated_at: expect.any(String),
       },
@@ -81,7 +81,10 @@ describe('session creation', () => {
     ['an empty model', { model: '' }],
     ['an unknown permission_mode', { permission_mode: 'everything' }],
     ['an unknown field', { unknown_field: true }],
-    ['a system prompt over 100,000 characters', { system_prompt: 'x'.repeat(100_001) }],
+    ['a system prompt over 10,000 characters', { system_prompt: 'x'.repeat(10_001) }],
+    ['an unknown tool', { allowed_tools: ['Read', 'rm -rf'] }],
+    ['a cwd escaping the root', { cwd: '../../etc' }],
+    ['an absolute cwd outside the root', { cwd: '/etc' }],
     ['a JSON array', []],
   ])('rejects a config with %s with 422 and creates nothing', async (_label, config) => {
     const before = server.app.store.countSessions();

@@ -124,6 +124,18 @@ describe('main entry point', () => {
   );
 
   it(
+    'refuses to start on 0.0.0.0 without API keys (exit 2, naming HOST)',
+    async () => {
+      const running = startMain([], cleanEnv({ HOST: '0.0.0.0', PORT: '0' }));
+      const { code } = await within(running.exited, 15_000, 'refusal exit');
+      expect(code).toBe(2);
+      expect(running.stderr()).toContain('HOST="0.0.0.0"');
+      expect(running.stderr()).toContain('API_KEYS');
+    },
+    TIMEOUT,
+  );
+
+  it(
     'starts, answers /readyz, logs server_started, and stops cleanly on SIGTERM',
     async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'main-cli-'));

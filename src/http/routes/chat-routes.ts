@@ -1,12 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { scopeOf } from '../../auth/identity.js';
 import { chatRequestSchema } from '../../chat/schemas.js';
 import { TurnAbort } from '../../chat/turn-abort.js';
 import { LogEvent } from '../../observability/events.js';
 import type { ServicesOptions } from '../services.js';
 import { SseWriter } from '../sse-writer.js';
 import { validate } from '../validate.js';
-
-const OWNER: string | null = null;
 
 export const chatRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { services }) => {
   const { sessions, turns } = services;
@@ -15,7 +14,8 @@ export const chatRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { ser
     const body = validate(chatRequestSchema, request.body, 'body');
     // Everything that can be refused (bad input, unknown or busy session) is refused as JSON before
     // the stream opens; after that, failures travel as frames.
-    const session = body.session_id ? sessions.get(body.session_id) : (await sessions.create(OWNER)).session;
+    const scope = scopeOf(request.identity);
+    const session = body.session_id ? sessions.get(body.session_id, scope) : (await sessions.create(scope)).session;
     const turn = turns.prepare(session, body.message);
 
     reply.hijack();

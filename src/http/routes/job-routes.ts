@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { scopeOf } from '../../auth/identity.js';
 import { HttpError } from '../http-error.js';
 import type { ServicesOptions } from '../services.js';
 import { validate } from '../validate.js';
@@ -12,6 +13,12 @@ export const jobRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { serv
     const { id } = validate(jobParams, request.params, 'path');
     const job = services.jobs.getJob(id);
     if (!job) throw new HttpError(404, 'not_found', `Job ${id} not found`);
+    // A job is visible to whoever may see its session.
+    try {
+      services.sessions.get(job.sessionId, scopeOf(request.identity));
+    } catch {
+      throw new HttpError(404, 'not_found', `Job ${id} not found`);
+    }
     return {
       job_id: job.id,
       session_id: job.sessionId,

@@ -1,19 +1,10 @@
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { scopeOf } from '../../auth/identity.js';
+import { historyQuerySchema, idParamsSchema, listSessionsQuerySchema, sessionConfigSchema, sessionRefSchema } from '../../chat/schemas.js';
 import type { CreatedSession } from '../../chat/session-service.js';
-import {
-  historyQuerySchema,
-  idParamsSchema,
-  listSessionsQuerySchema,
-  optionalConfigSchema,
-  sessionConfigSchema,
-  sessionRefSchema,
-} from '../../chat/schemas.js';
 import { presentMessage, presentSession, presentSessionSummary } from '../presenters.js';
 import type { ServicesOptions } from '../services.js';
 import { validate } from '../validate.js';
-
-/** Until authentication lands every session is unowned. */
-const OWNER: string | null = null;
 
 /** 201 with the id; a session created by a fallback says so (header and `provisional`). */
 function sendCreated(reply: FastifyReply, created: CreatedSession, extra: Record<string, unknown> = {}) {
@@ -21,43 +12,46 @@ function sendCreated(reply: FastifyReply, created: CreatedSession, extra: Record
   return reply.code(201).send({ session_id: created.session.id, ...extra, ...(created.fallbackStrategy ? { provisional: true } : {}) });
 }
 
+const scope = (request: FastifyRequest) => scopeOf(request.identity);
+
 export const sessionRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { services }) => {
   const { sessions } = services;
+  const configSchema = sessionConfigSchema(services.sessionPolicy);
+  const optionalConfigSchema = configSchema.optional().nullable();
 
   app.post('/api/new-session', async (request, reply) => {
     const config = validate(optionalConfigSchema, request.body, 'body') ?? {};
-    const created = await sessions.create(OWNER, config);
-    return sendCreated(reply, created);
+    return sendCreated(reply, await sessions.create(scope(request), config));
   });
 
   app.post('/api/session-with-config', async (request, reply) => {
-    const config = validate(sessionConfigSchema, request.body ?? {}, 'body');
-    const created = await sessions.create(OWNER, config);
+    const config = validate(configSchema, request.body ?? {}, 'body');
+    const created = await sessions.create(scope(request), config);
     return sendCreated(reply, created, { config: created.session.config });
   });
 
   app.put('/api/session/:id/config', async (request) => {
     const { id } = validate(idParamsSchema, request.params, 'path');
-    const patch = validate(sessionConfigSchema, request.body ?? {}, 'body');
-    const session = sessions.updateConfig(id, patch);
+    const patch = validate(configSchema, request.body ?? {}, 'body');
+    const session = sessions.updateConfig(id, patch, scope(request));
     return { status: 'updated', session_id: id, config: session.config };
   });
 
   app.get('/api/session/:id', async (request) => {
     const { id } = validate(idParamsSchema, request.params, 'path');
-    return presentSession(sessions.get(id), sessions.isActive(id));
+    return presentSession(sessions.get(id, scope(request)), sessions.isActive(id));
   });
 
   app.get('/api/sessions', async (request) => {
     const { limit, cursor } = validate(listSessionsQuerySchema, request.query, 'query');
-    const { page, total } = sessions.list(OWNER, limit, cursor);
+    const { page, total } = sessions.list(scope(request), limit, cursor);
     return { sessions: page.items.map(presentSessionSummary), total, next_cursor: page.nextCursor };
   });
 
   app.get('/api/session-history/:id', async (request) => {
     const { id } = validate(idParamsSchema, request.params, 'path');
     const { limit, after } = validate(historyQuerySchema, request.query, 'query');
-    const { session, messages, nextAfter } = sessions.history(id, limit, after);
+    const { session, messages, nextAfter } = sessions.history(id, scope(request), limit, after);
     return {
       session_id: id,
       messages: messages.map(presentMessage),
@@ -68,19 +62,19 @@ export const sessionRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { 
 
   app.delete('/api/session/:id', async (request) => {
     const { id } = validate(idParamsSchema, request.params, 'path');
-    sessions.delete(id);
+    sessions.delete(id, scope(request));
     return { status: 'deleted', session_id: id };
   });
 
   app.post('/api/interrupt', async (request) => {
     const { session_id } = validate(sessionRefSchema, request.body, 'body');
-    const interrupted = sessions.interrupt(session_id);
+    const interrupted = sessions.interrupt(session_id, scope(request));
     return { status: interrupted ? 'interrupted' : 'idle', session_id, interrupted };
   });
 
   app.post('/api/clear', async (request) => {
     const { session_id } = validate(sessionRefSchema, request.body, 'body');
-    const deleted = sessions.clear(session_id);
+    const deleted = sessions.clear(session_id, scope(request));
     return { status: 'cleared', session_id, deleted_messages: deleted };
   });
 };
