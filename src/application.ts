@@ -22,6 +22,7 @@ import { answerQueuedTurn } from './chat/queued-turn.js';
 import { Metrics } from './observability/metrics/metrics.js';
 import { installHttpMetrics } from './observability/metrics/http-metrics.js';
 import { wireOperations, type Operations } from './wiring/operations.js';
+import { createRateLimiter } from './coordination/rate-limit/resilient-limiter.js';
 
 export interface Application {
   http: FastifyInstance;
@@ -89,6 +90,10 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     fallbacks: fallbacks.chat,
     telemetry: metrics,
   });
+  const limiter = createRateLimiter({
+    redisUrl: config.redisUrl,
+    log: (event, fields) => logger.warn({ event, component: 'rate_limit', ...fields }),
+  });
   const operations = wireOperations({
     config,
     logger,
@@ -102,6 +107,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     activeSessions: () => activeTurns.size,
     activeSessionIds: (limit) => activeTurns.sessionIds(limit),
     metrics,
+    limiter,
   });
   const http = await buildHttpApp(
     {
@@ -121,6 +127,12 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
       logger,
       maxBodyBytes: config.maxBodyBytes,
       auth: { keys: config.auth.keys, disabled: config.auth.disabled },
+      rateLimit: {
+        limiter,
+        windowMs: config.rateLimits.windowMs,
+        limits: { chat: config.rateLimits.chat, session: config.rateLimits.session, analytics: config.rateLimits.analytics, default: config.rateLimits.default },
+        onRejected: (group) => metrics.rateLimitRejected(group),
+      },
       trustProxy: config.trustProxy,
       corsOrigins: config.corsOrigins,
       maxHeaderBytes: config.input.maxHeaderBytes,
@@ -144,6 +156,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
         operations.stop();
         reconciler.stop();
         await fallbacks.cache.close();
+        await limiter.close();
         store.close();
       }
     })();

@@ -7,6 +7,7 @@ import { requestContext } from '../observability/request-context.js';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import { installAuth, type AuthOptions } from './auth.js';
+import { installRateLimit, type RateLimitOptions } from './rate-limit.js';
 import { installErrorHandlers } from './error-handler.js';
 import { chatRoutes } from './routes/chat-routes.js';
 import { operationsRoutes } from './routes/operations-routes.js';
@@ -18,6 +19,7 @@ export interface HttpOptions {
   logger: Logger;
   maxBodyBytes: number;
   auth: AuthOptions;
+  rateLimit: RateLimitOptions;
   /** Fastify's trustProxy: whether (and which) X-Forwarded-For hops to believe for the client address. */
   trustProxy: boolean | number | string[];
   corsOrigins: string[];
@@ -68,6 +70,7 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
   installErrorHandlers(app);
   options.instrument?.(app);
   installAuth(app, options.auth);
+  installRateLimit(app, options.rateLimit);
   // An API: no HTML is served, so the strictest content policy costs nothing.
   await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } });
   await app.register(cors, {

@@ -16,6 +16,7 @@ import type { Provider } from '../providers/types.js';
 import type { CircuitBreakerRegistry } from '../resilience/circuit-breaker/registry.js';
 import type { FallbackRegistry } from '../resilience/fallback/registry.js';
 import type { SessionStore } from '../store/types.js';
+import type { RateLimiter } from '../coordination/rate-limit/types.js';
 
 export interface OperationsDeps {
   config: AppConfig;
@@ -31,6 +32,7 @@ export interface OperationsDeps {
   activeSessions(): number;
   activeSessionIds(limit: number): string[];
   metrics: Metrics;
+  limiter: RateLimiter;
 }
 
 export interface Operations {
@@ -65,6 +67,17 @@ export function wireOperations(deps: OperationsDeps): Operations {
       sessionsWarnCount: config.health.activeSessionsWarn,
     },
   });
+
+  checks.registerHealthCheck(
+    'rate_limit',
+    () => {
+      const backend = deps.limiter.backend();
+      return backend === 'redis_degraded'
+        ? { status: 'warn', output: 'Redis unreachable: rate limits are counted in memory, per instance' }
+        : { status: 'pass', output: backend };
+    },
+    { intervalMs: config.health.intervalMs, componentType: 'datastore', componentId: 'rate_limiter', measurement: 'backend' },
+  );
 
   const alerts = new AlertEngine(
     {

@@ -33,6 +33,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     PORT: '0',
     LOG_LEVEL: 'info',
     SIMULATED_CHUNK_DELAY_MS: '0',
+    // Suites make many requests to one server; rate-limit tests set their own limits.
+    RATE_LIMIT_CHAT: '100000',
+    RATE_LIMIT_SESSION: '100000',
+    RATE_LIMIT_ANALYTICS: '100000',
+    RATE_LIMIT_DEFAULT: '100000',
     ...options.env,
   });
   const logs: Record<string, unknown>[] = [];

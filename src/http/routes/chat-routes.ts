@@ -27,7 +27,16 @@ export const chatRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { ser
         turn.active.controller.abort(new TurnAbort('client_disconnected'));
       }
     });
-    sse.open({ 'x-session-id': session.id, 'x-request-id': String(request.id) });
+    // Headers set by the hooks (CORS, security, RateLimit) must reach the hijacked stream too.
+    sse.open({ ...stringHeaders(reply.getHeaders()), 'x-session-id': session.id, 'x-request-id': String(request.id) });
     await turns.run(turn, sse);
   });
 };
+
+function stringHeaders(headers: Record<string, number | string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return out;
+}
