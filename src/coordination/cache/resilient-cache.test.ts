@@ -99,6 +99,8 @@ describe('ResilientResponseCache', () => {
 
     // Back on Redis: new writes land there; the answer stored during the outage still serves from memory.
     await cache.set('after', answer('stored in redis again'), 60_000);
+    // The admin client reconnects on its own after the restart; use it only once it is ready again.
+    await waitFor(() => admin.status === 'ready');
     expect(await admin.exists('claude-chat:cache:after')).toBe(1);
     expect((await cache.get('after'))?.text).toBe('stored in redis again');
     expect((await cache.get('during'))?.text).toBe('stored in memory');
