@@ -55,6 +55,14 @@ describe('chat with no API key (simulated provider)', () => {
     expect(session.history.total_tokens).toBeGreaterThan(0);
   });
 
+  it('stores the text exactly as sent: no HTML escaping, no trimming, no silent deletion', async () => {
+    const text = '  <script>alert("x")</script> &amp; \u0000-free, emoji 😀, tabs\tand\nnewlines  ';
+    const { response } = await chat(server.url, { message: text });
+    const id = response.headers.get('x-session-id');
+    const history = (await (await fetch(`${server.url}/api/session-history/${id}`)).json()) as { messages: { content: string }[] };
+    expect(history.messages[0]?.content).toBe(text);
+  });
+
   it('labels itself simulated in health and logs', async () => {
     const health = await fetch(`${server.url}/health`);
     expect(health.headers.get('content-type')).toMatch(/^application\/health\+json/);
