@@ -12,6 +12,7 @@ import type { Provider } from './providers/types.js';
 import { openSqliteStore, type SqliteSessionStore } from './store/sqlite/sqlite-store.js';
 import { FailoverSessionStore } from './store/failover/failover-store.js';
 import { ProvisionalReconciler } from './lifecycle/provisional-reconciler.js';
+import { gracefulShutdown, type ShutdownSettings } from './lifecycle/graceful-shutdown.js';
 import type { NewSession, SessionRecord } from './store/types.js';
 import { VERSION } from './version.js';
 import { wireResilience, type Resilience } from './wiring/resilience.js';
@@ -36,7 +37,9 @@ export interface Application {
   fallbacks: Fallbacks;
   jobs: JobRunner;
   operations: Operations;
-  /** Stops accepting work, ends the HTTP server and closes the store. Idempotent. */
+  /** The staged shutdown after a signal (drain, grace, batches, release). Idempotent. */
+  shutdown(signal: string, settings?: ShutdownSettings): Promise<void>;
+  /** The same without drain delay and grace: running turns are closed at once. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -49,6 +52,9 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
   const database = openSqliteStore(config.databasePath);
   // Sessions created while the database refuses writes live in memory until it recovers.
   const store = new FailoverSessionStore(database);
+  // Answers a crash left streaming are marked incomplete (or error when empty) before anything runs.
+  const recovered = store.recoverInProgressMessages();
+  if (recovered > 0) logger.warn({ event: LogEvent.turnsRecovered, messages: recovered });
   const rawProvider = overrides.provider ?? createProvider(config);
   logger.info({ event: LogEvent.providerSelected, provider: rawProvider.name, simulated: rawProvider.simulated, model: config.defaultModel });
   if (rawProvider.simulated) {
@@ -89,6 +95,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     log: logger,
     fallbacks: fallbacks.chat,
     telemetry: metrics,
+    checkpointIntervalMs: config.checkpointIntervalMs,
   });
   const limiter = createRateLimiter({
     redisUrl: config.redisUrl,
@@ -145,22 +152,33 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
   jobs.start();
   operations.start();
 
-  let closing: Promise<void> | undefined;
-  const close = () => {
-    closing ??= (async () => {
-      readiness.markDraining();
-      try {
-        await http.close();
-      } finally {
-        await jobs.stop();
-        operations.stop();
-        reconciler.stop();
-        await fallbacks.cache.close();
-        await limiter.close();
-        store.close();
-      }
-    })();
-    return closing;
+  let stopping: Promise<void> | undefined;
+  /** The staged shutdown (lifecycle/graceful-shutdown.ts); runs once, later calls wait for it. */
+  const shutdown = (signal: string, settings: ShutdownSettings = config.shutdown) => {
+    stopping ??= gracefulShutdown(
+      {
+        readiness,
+        unsettledTurns: () => activeTurns.unsettled(),
+        log: logger,
+        settings,
+        releaseResources: async () => {
+          try {
+            await http.close();
+          } finally {
+            await jobs.stop();
+            operations.stop();
+            reconciler.stop();
+            await fallbacks.cache.close();
+            await limiter.close();
+            store.close();
+          }
+        },
+      },
+      signal,
+    );
+    return stopping;
   };
-  return { http, store, database, provider, readiness, turns: activeTurns, resilience, fallbacks, jobs, operations, close };
+  /** For tests and embedding: the same shutdown without the drain delay or grace period. */
+  const close = () => shutdown('close', { ...config.shutdown, drainDelayMs: 0, graceMs: 0 });
+  return { http, store, database, provider, readiness, turns: activeTurns, resilience, fallbacks, jobs, operations, shutdown, close };
 }

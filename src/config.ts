@@ -66,6 +66,13 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'ALLOWED_TOOLS', default: 'Read,Write,Edit,MultiEdit,Glob,Grep,LS,Bash,WebFetch,WebSearch,TodoWrite,NotebookEdit,Task', description: 'Tool names a session may list in allowed_tools.' },
   { env: 'MAX_HEADER_BYTES', default: '16384', description: 'Largest accepted request header block; larger gets 431.' },
   { env: 'MAX_HEADERS', default: '100', description: 'Most request headers accepted; extra ones are dropped.' },
+  { env: 'SHUTDOWN_DRAIN_DELAY_MS', default: '5000', description: 'After SIGTERM, keep serving (with Connection: close and /readyz 503) this long before refusing new turns.' },
+  { env: 'SHUTDOWN_GRACE_MS', default: '10000', description: 'Then let running streams finish on their own this long.' },
+  { env: 'SHUTDOWN_TIMEOUT_MS', default: '25000', description: 'The whole shutdown budget; past it the process exits anyway (code 1).' },
+  { env: 'SHUTDOWN_BATCH_SIZE', default: '10', description: 'Sessions closed at once at shutdown.' },
+  { env: 'SHUTDOWN_SESSION_TIMEOUT_MS', default: '15000', description: 'Longest wait for one session to close at shutdown.' },
+  { env: 'SHUTDOWN_BATCH_TIMEOUT_MS', default: '30000', description: 'Longest wait for one batch of sessions to close.' },
+  { env: 'CHECKPOINT_INTERVAL_MS', default: '500', description: 'How often a streaming answer is saved while it grows (a crash loses at most this much).' },
   { env: 'HEALTH_CHECK_INTERVAL_MS', default: '30000', description: 'How often the local health checks run (memory, sessions, event loop, store, Redis).' },
   { env: 'HEALTH_CLAUDE_CHECK_INTERVAL_MS', default: '30000', description: 'How often Claude reachability is probed (a free models list, never a completion).' },
   { env: 'HEALTH_MEMORY_WARN_PERCENT', default: '90', description: 'Memory use above this is a warning.' },
@@ -166,6 +173,13 @@ const schema = z.object({
   ALLOWED_TOOLS: z.string().transform((s) => s.split(',').map((t) => t.trim()).filter((t) => t !== '')),
   MAX_HEADER_BYTES: positiveInt.min(1024).max(1_048_576),
   MAX_HEADERS: positiveInt.max(10_000),
+  SHUTDOWN_DRAIN_DELAY_MS: nonNegativeInt,
+  SHUTDOWN_GRACE_MS: nonNegativeInt,
+  SHUTDOWN_TIMEOUT_MS: positiveInt,
+  SHUTDOWN_BATCH_SIZE: positiveInt.max(1000),
+  SHUTDOWN_SESSION_TIMEOUT_MS: positiveInt,
+  SHUTDOWN_BATCH_TIMEOUT_MS: positiveInt,
+  CHECKPOINT_INTERVAL_MS: positiveInt,
   HEALTH_CHECK_INTERVAL_MS: positiveInt,
   HEALTH_CLAUDE_CHECK_INTERVAL_MS: positiveInt,
   HEALTH_MEMORY_WARN_PERCENT: z.coerce.number().min(1).max(100),
@@ -225,6 +239,8 @@ export interface AppConfig {
   corsOrigins: string[];
   rateLimits: { windowMs: number; chat: number; session: number; analytics: number; default: number };
   input: { cwdRoot: string; allowedTools: string[]; maxHeaderBytes: number; maxHeaders: number };
+  shutdown: { drainDelayMs: number; graceMs: number; timeoutMs: number; batchSize: number; sessionTimeoutMs: number; batchTimeoutMs: number };
+  checkpointIntervalMs: number;
 }
 
 export type FallbackStrategyName = 'cached_response' | 'mock_response' | 'degraded_service' | 'queue_for_retry' | 'alternative_provider';
@@ -326,6 +342,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       default: c.RATE_LIMIT_DEFAULT,
     },
     input: { cwdRoot: resolve(c.SESSION_CWD_ROOT), allowedTools: c.ALLOWED_TOOLS, maxHeaderBytes: c.MAX_HEADER_BYTES, maxHeaders: c.MAX_HEADERS },
+    shutdown: {
+      drainDelayMs: c.SHUTDOWN_DRAIN_DELAY_MS,
+      graceMs: c.SHUTDOWN_GRACE_MS,
+      timeoutMs: c.SHUTDOWN_TIMEOUT_MS,
+      batchSize: c.SHUTDOWN_BATCH_SIZE,
+      sessionTimeoutMs: c.SHUTDOWN_SESSION_TIMEOUT_MS,
+      batchTimeoutMs: c.SHUTDOWN_BATCH_TIMEOUT_MS,
+    },
+    checkpointIntervalMs: c.CHECKPOINT_INTERVAL_MS,
     health: {
       intervalMs: c.HEALTH_CHECK_INTERVAL_MS,
       claudeIntervalMs: c.HEALTH_CLAUDE_CHECK_INTERVAL_MS,

@@ -36,11 +36,18 @@ async function main(argv: string[]): Promise<void> {
 
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) process.exit(1); // a second signal means "now"
+    if (stopping) {
+      logger.warn({ event: LogEvent.appShutdownTimeout, signal, reason: 'second signal' });
+      process.exit(1); // a second signal means "now"
+    }
     stopping = true;
-    logger.info({ event: LogEvent.serverStopping, signal });
+    // The budget is a hard bound: whatever still hangs after it, the process goes.
+    setTimeout(() => {
+      logger.error({ event: LogEvent.appShutdownTimeout, budget_ms: config.shutdown.timeoutMs });
+      process.exit(1);
+    }, config.shutdown.timeoutMs).unref();
     app
-      .close()
+      .shutdown(signal)
       .then(() => {
         logger.info({ event: LogEvent.serverStopped });
         process.exit(0);

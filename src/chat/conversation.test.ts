@@ -23,6 +23,7 @@ function record(role: MessageRole, content: string, extra: Partial<MessageRecord
     error: null,
     toolEvents: [],
     mode: 'live',
+    inProgress: false,
     createdAt: at,
     updatedAt: at,
     ...extra,

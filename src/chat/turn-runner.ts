@@ -39,6 +39,9 @@ interface Reply {
   jobId?: string | undefined;
   /** Date.now() when the first content frame was sent. */
   firstContentAt?: number | undefined;
+  /** The assistant row created at the first content and checkpointed while the answer grows. */
+  messageId?: string | undefined;
+  checkpointedAt?: number | undefined;
   outcome: TurnOutcome;
   errorType?: string | undefined;
 }
@@ -55,6 +58,7 @@ const ABORT_FAILURES: Record<TurnAbortKind, Omit<Failure, 'status'>> = {
   interrupted: { errorType: 'interrupted', message: 'The reply was interrupted at your request', recoverable: true },
   client_disconnected: { errorType: 'client_disconnected', message: 'The client went away', recoverable: true },
   session_deleted: { errorType: 'session_deleted', message: 'The session was deleted', recoverable: false },
+  server_shutting_down: { errorType: 'server_shutting_down', message: 'The server is restarting; send the message again', recoverable: true },
 };
 
 /**
@@ -71,6 +75,8 @@ export interface TurnRunnerDeps {
   /** The chat operation's fallbacks; without them a failure is simply reported. */
   fallbacks?: ChatFallbacks | undefined;
   telemetry?: Telemetry | undefined;
+  /** How often a growing answer is saved (crash safety); default 500 ms. */
+  checkpointIntervalMs?: number | undefined;
 }
 
 export class TurnRunner {
@@ -81,8 +87,10 @@ export class TurnRunner {
   private readonly log: Logger;
   private readonly fallbacks: ChatFallbacks | undefined;
   private readonly telemetry: Telemetry;
+  private readonly checkpointIntervalMs: number;
 
   constructor(deps: TurnRunnerDeps) {
+    this.checkpointIntervalMs = deps.checkpointIntervalMs ?? 500;
     ({ store: this.store, provider: this.provider, turns: this.turns, defaults: this.defaults, log: this.log, fallbacks: this.fallbacks } = deps);
     this.telemetry = deps.telemetry ?? noopTelemetry;
   }
@@ -107,6 +115,7 @@ export class TurnRunner {
       return { session, userMessageId: userMessage.id, active, request };
     } catch (error) {
       this.turns.end(active);
+      active.settle();
       throw error;
     }
   }
@@ -131,7 +140,7 @@ export class TurnRunner {
       await sink.send({ type: 'processing', message_id: turn.userMessageId, mode: this.mode });
       let failure: Failure | undefined;
       try {
-        await this.streamReply(this.provider.stream(request, active.controller.signal), reply, sink);
+        await this.streamReply(turn, this.provider.stream(request, active.controller.signal), reply, sink);
         await this.fallbacks?.primarySucceeded(this.fallbackInput(turn), {
           text: reply.text,
           model: reply.model,
@@ -160,6 +169,7 @@ export class TurnRunner {
         outputTokens: reply.usage.outputTokens,
         errorType: reply.errorType,
       });
+      active.settle();
     }
   }
 
@@ -185,7 +195,7 @@ export class TurnRunner {
     reply.billable = answer.billable;
     reply.provider = answer.provider;
     try {
-      await this.streamReply(answer.events, reply, sink);
+      await this.streamReply(turn, answer.events, reply, sink);
       return undefined;
     } catch (fallbackError) {
       return this.describeFailure(fallbackError, signal, reply);
@@ -196,8 +206,9 @@ export class TurnRunner {
     return { sessionId: turn.session.id, userMessageId: turn.userMessageId, request: turn.request };
   }
 
-  private async streamReply(events: AsyncIterable<ProviderEvent>, reply: Reply, sink: FrameSink): Promise<void> {
+  private async streamReply(turn: PreparedTurn, events: AsyncIterable<ProviderEvent>, reply: Reply, sink: FrameSink): Promise<void> {
     for await (const event of events) {
+      if (event.type === 'text' || event.type === 'tool_use' || event.type === 'tool_result') this.afterContent(turn, reply, event);
       switch (event.type) {
         case 'start':
           reply.model = event.model;
@@ -324,8 +335,55 @@ export class TurnRunner {
   }
 
   /** Returns the stored message id, or null when it could not be stored (session gone, store failing). */
+  /**
+   * Crash safety: the first content creates the assistant row (in progress); later content is saved
+   * at most every checkpoint interval, so a kill -9 loses only the last moments of the answer.
+   */
+  private afterContent(turn: PreparedTurn, reply: Reply, event: ProviderEvent): void {
+    const now = Date.now();
+    try {
+      if (!reply.messageId) {
+        const text = event.type === 'text' ? reply.text + event.text : reply.text;
+        const started = this.store.appendMessage({
+          id: randomUUID(),
+          sessionId: turn.session.id,
+          role: 'assistant',
+          content: text,
+          status: 'incomplete',
+          model: reply.model,
+          mode: reply.mode,
+          inProgress: true,
+        });
+        reply.messageId = started?.id;
+        reply.checkpointedAt = now;
+      } else if (now - (reply.checkpointedAt ?? 0) >= this.checkpointIntervalMs) {
+        this.store.checkpointMessage(turn.session.id, reply.messageId, reply.text, reply.tools);
+        reply.checkpointedAt = now;
+      }
+    } catch (err) {
+      // A failed checkpoint must not break the stream; the final write still runs.
+      this.log.warn({ event: LogEvent.messageStoreFailed, session_id: turn.session.id, reason: 'checkpoint', err });
+    }
+  }
+
   private storeReply(turn: PreparedTurn, reply: Reply, status: MessageStatus, error: string | null, cost: number, log: Logger): string | null {
     try {
+      if (reply.messageId) {
+        const finished = this.store.finishMessage(turn.session.id, reply.messageId, {
+          content: reply.text,
+          status,
+          inputTokens: reply.usage.inputTokens,
+          outputTokens: reply.usage.outputTokens,
+          costUsd: cost,
+          model: reply.model,
+          stopReason: reply.stopReason,
+          error,
+          toolEvents: reply.tools,
+          mode: reply.mode,
+        });
+        if (!finished) log.warn({ event: LogEvent.messageStoreFailed, reason: 'session_missing' });
+        return finished?.id ?? null;
+      }
       const stored = this.store.appendMessage({
         id: randomUUID(),
         sessionId: turn.session.id,

@@ -49,6 +49,9 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    // By the time the server closes, shutdown has drained, waited and closed every session: whatever
+    // connection is still open (a client that stopped reading) is cut rather than waited for.
+    forceCloseConnections: true,
     trustProxy: typeof options.trustProxy === 'number' ? trustHops(options.trustProxy) : options.trustProxy,
     // Header limits live on the Node server: too large a header block gets 431 before any parsing.
     serverFactory: (handler) => {
@@ -83,6 +86,10 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
+  });
+  // While draining, every response asks its client to reconnect (elsewhere) for the next request.
+  app.addHook('onRequest', async (_request, reply) => {
+    if (services.readiness.draining) reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({

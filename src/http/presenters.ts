@@ -35,6 +35,8 @@ export function presentMessage(m: MessageRecord) {
     role: m.role,
     content: m.content,
     status: m.status,
+    /** True while the answer is still streaming (content is the last checkpoint). */
+    in_progress: m.inProgress,
     mode: m.mode,
     timestamp: m.createdAt,
     model: m.model,

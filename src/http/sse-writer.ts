@@ -24,7 +24,6 @@ export class SseWriter implements FrameSink {
     this.res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
       'x-accel-buffering': 'no',
       // Whether a fallback answers is only known later, so it travels as a trailer (and as `mode` in frames).
       trailer: 'x-fallback-strategy',

@@ -3,6 +3,7 @@ export type ReadinessState = 'starting' | 'ready' | 'draining';
 /** Whether the process should receive new traffic; /readyz reports it, shutdown flips it. */
 export class Readiness {
   private current: ReadinessState = 'starting';
+  private turnsAccepted = true;
   readonly startedAt = Date.now();
 
   get state(): ReadinessState {
@@ -15,6 +16,19 @@ export class Readiness {
 
   markDraining(): void {
     this.current = 'draining';
+  }
+
+  get draining(): boolean {
+    return this.current === 'draining';
+  }
+
+  /** After the drain delay: new chat turns get 503 while running ones finish. */
+  stopAcceptingTurns(): void {
+    this.turnsAccepted = false;
+  }
+
+  get acceptingTurns(): boolean {
+    return this.turnsAccepted;
   }
 
   uptimeSeconds(): number {

@@ -4,8 +4,16 @@
  */
 const CATALOGUE = {
   serverStarted: ['server_started', 'lifecycle'],
-  serverStopping: ['server_stopping', 'lifecycle'],
   serverStopped: ['server_stopped', 'lifecycle'],
+  appShutdownStart: ['app_shutdown_start', 'lifecycle'],
+  turnsRefused: ['shutdown_refusing_new_turns', 'lifecycle'],
+  sessionsCleanup: ['sessions_cleanup', 'lifecycle'],
+  sessionShutdownTimeout: ['session_shutdown_timeout', 'lifecycle'],
+  stabilityCleanupStart: ['stability_cleanup_start', 'lifecycle'],
+  stabilityCleanup: ['stability_cleanup', 'lifecycle'],
+  appShutdownComplete: ['app_shutdown_complete', 'lifecycle'],
+  appShutdownTimeout: ['app_shutdown_timeout', 'lifecycle'],
+  turnsRecovered: ['turns_recovered', 'lifecycle'],
   providerSelected: ['provider_selected', 'providers'],
   httpRequestStarted: ['http_request_started', 'http'],
   authDisabled: ['auth_disabled', 'auth'],

@@ -52,6 +52,8 @@ export interface MessageRecord {
   toolEvents: ToolEventRecord[];
   /** Who produced it: live, simulated, or a fallback (cached, mock, degraded, alternative, queued). */
   mode: string;
+  /** True while the turn that produces it is still running (created at start, checkpointed, then finished). */
+  inProgress: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -77,7 +79,26 @@ export interface NewMessage {
   toolEvents?: ToolEventRecord[];
   /** Who produced it: live, simulated, or a fallback (cached, mock, degraded, alternative, queued). */
   mode?: string;
+  /** Created at the start of a turn, to be checkpointed and finished; default false. */
+  inProgress?: boolean;
 }
+
+/** Final state of an in-progress message, written by finishMessage. */
+export interface FinishMessageFields {
+  content: string;
+  status: MessageStatus;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  model: string | null;
+  stopReason: string | null;
+  error: string | null;
+  toolEvents: ToolEventRecord[];
+  mode: string;
+}
+
+/** Error recorded on messages that were still in progress when the server stopped. */
+export const SERVER_RESTARTED_ERROR = 'server_restarted';
 
 export interface Page<T> {
   items: T[];
@@ -115,6 +136,23 @@ export interface SessionStore {
   listMessages(sessionId: string, options: ListMessagesOptions): MessageRecord[];
   /** All messages of a session in order (used to build the upstream conversation). */
   allMessages(sessionId: string): MessageRecord[];
+  /**
+   * Saves the partial content and tool events of a message while it is in progress (one UPDATE);
+   * false when the message does not exist, belongs to another session or is no longer in progress.
+   */
+  checkpointMessage(sessionId: string, messageId: string, content: string, toolEvents: ToolEventRecord[]): boolean;
+  /**
+   * Writes the final state of an in-progress message (clearing inProgress) and adds the token and
+   * cost differences (new - old) to the session's totals, atomically. Null when the message or
+   * session does not exist or the message is no longer in progress (finished or recovered).
+   */
+  finishMessage(sessionId: string, messageId: string, fields: FinishMessageFields): MessageRecord | null;
+  /**
+   * Start-up recovery: every message left in progress becomes status 'incomplete' (it has content
+   * or tool events) or 'error' (empty), with error 'server_restarted' unless it already had one.
+   * Returns how many messages were marked.
+   */
+  recoverInProgressMessages(): number;
   /** Cheap probe for health checks: true when the store can write (one tiny row). */
   ping(): boolean;
   close(): void;

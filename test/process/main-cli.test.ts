@@ -144,7 +144,7 @@ describe('main entry point', () => {
       // PORT=0: the server picks a free port and logs it, so no other test can take it in between.
       const running = startMain(
         [],
-        cleanEnv({ HOST: '127.0.0.1', PORT: '0', DATABASE_PATH: databasePath, LOG_LEVEL: 'info' }),
+        cleanEnv({ HOST: '127.0.0.1', PORT: '0', DATABASE_PATH: databasePath, LOG_LEVEL: 'info', SHUTDOWN_DRAIN_DELAY_MS: '0' }),
       );
       await expect
         .poll(() => {
@@ -172,11 +172,11 @@ describe('main entry point', () => {
       expect(code).toBe(0);
 
       const lines = logLines(running.stdout());
-      expect(lines.find((line) => line.event === 'server_stopping')).toMatchObject({ signal: 'SIGTERM' });
+      expect(lines.find((line) => line.event === 'app_shutdown_start')).toMatchObject({ signal: 'SIGTERM' });
       const events = lines.map((line) => line.event);
-      expect(events).toContain('server_stopping');
+      expect(events).toEqual(expect.arrayContaining(['app_shutdown_start', 'sessions_cleanup', 'stability_cleanup', 'app_shutdown_complete']));
       expect(events).toContain('server_stopped');
-      expect(events.indexOf('server_stopping')).toBeLessThan(events.indexOf('server_stopped'));
+      expect(events.indexOf('app_shutdown_start')).toBeLessThan(events.indexOf('server_stopped'));
     },
     TIMEOUT,
   );

@@ -6,11 +6,15 @@ import { LogEvent } from '../../observability/events.js';
 import type { ServicesOptions } from '../services.js';
 import { SseWriter } from '../sse-writer.js';
 import { validate } from '../validate.js';
+import { HttpError } from '../http-error.js';
 
 export const chatRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { services }) => {
   const { sessions, turns } = services;
 
   app.post('/api/chat', async (request, reply) => {
+    if (!services.readiness.acceptingTurns) {
+      throw new HttpError(503, 'server_shutting_down', 'The server is shutting down; send the message to another instance or retry shortly', undefined, { 'retry-after': '5' });
+    }
     const body = validate(chatRequestSchema, request.body, 'body');
     // Everything that can be refused (bad input, unknown or busy session) is refused as JSON before
     // the stream opens; after that, failures travel as frames.

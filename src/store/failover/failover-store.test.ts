@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { NewMessage, SessionRecord, SessionStore } from '../types.js';
+import type { FinishMessageFields, NewMessage, SessionRecord, SessionStore } from '../types.js';
 import type { SqliteSessionStore } from '../sqlite/sqlite-store.js';
 import { InvalidCursorError, openSqliteStore } from '../sqlite/sqlite-store.js';
 import { MemorySessionStore } from '../memory/memory-store.js';
@@ -394,5 +394,77 @@ describe('FailoverSessionStore close', () => {
     } finally {
       reopened.close();
     }
+  });
+});
+
+describe('FailoverSessionStore in-progress messages', () => {
+  const finished = (extra: Partial<FinishMessageFields> = {}): FinishMessageFields => ({
+    content: 'final answer',
+    status: 'complete',
+    inputTokens: 10,
+    outputTokens: 5,
+    costUsd: 0.25,
+    model: 'claude-x',
+    stopReason: 'end_turn',
+    error: null,
+    toolEvents: [],
+    mode: 'live',
+    ...extra,
+  });
+  const start = (sessionId: string, id: string) =>
+    store.appendMessage(message(sessionId, id, { role: 'assistant', content: '', inProgress: true }));
+
+  it('checkpoints and finishes a provisional session in memory, never touching the primary', () => {
+    store.createProvisional({ id: 'p1', owner: null, config: {} });
+    start('p1', 'a1');
+    primary.calls.length = 0;
+
+    expect(store.checkpointMessage('p1', 'a1', 'partial', [])).toBe(true);
+    expect(memory.allMessages('p1')[0]).toMatchObject({ content: 'partial', inProgress: true });
+    expect(store.finishMessage('p1', 'a1', finished())).toMatchObject({ content: 'final answer', inProgress: false });
+    expect(store.getSession('p1')).toMatchObject({ totalInputTokens: 10, totalOutputTokens: 5, totalCostUsd: 0.25 });
+    expect(store.checkpointMessage('p1', 'a1', 'late', [])).toBe(false);
+    expect(primary.calls).toEqual([]);
+  });
+
+  it('sends checkpoint and finish for non-provisional sessions to the primary', () => {
+    store.createSession({ id: 's1', owner: null, config: {} });
+    start('s1', 'a1');
+    primary.calls.length = 0;
+
+    expect(store.checkpointMessage('s1', 'a1', 'partial', [])).toBe(true);
+    expect(store.finishMessage('s1', 'a1', finished())).toMatchObject({ inProgress: false });
+    expect(primary.calls).toEqual(['checkpointMessage', 'finishMessage']);
+    expect(sqlite.allMessages('s1')[0]).toMatchObject({ content: 'final answer', inProgress: false });
+    expect(store.finishMessage('missing', 'a1', finished())).toBeNull();
+  });
+
+  it('keeps a message in progress when reconcile moves it, so the turn can finish it in the primary', () => {
+    store.createProvisional({ id: 'p1', owner: null, config: {} });
+    start('p1', 'a1');
+    store.checkpointMessage('p1', 'a1', 'partial', []);
+
+    expect(store.reconcile()).toEqual({ moved: 1, failed: 0 });
+    expect(sqlite.allMessages('p1')[0]).toMatchObject({ content: 'partial', inProgress: true });
+    expect(store.checkpointMessage('p1', 'a1', 'more', [])).toBe(true);
+    expect(store.finishMessage('p1', 'a1', finished())).toMatchObject({ content: 'final answer', inProgress: false });
+    expect(sqlite.getSession('p1')).toMatchObject({ totalInputTokens: 10, totalOutputTokens: 5, totalCostUsd: 0.25 });
+  });
+
+  it('recovers in-progress messages in both the primary and memory', () => {
+    store.createSession({ id: 's1', owner: null, config: {} });
+    start('s1', 'a1');
+    store.createProvisional({ id: 'p1', owner: null, config: {} });
+    start('p1', 'b1');
+    store.checkpointMessage('p1', 'b1', 'partial', []);
+
+    expect(store.recoverInProgressMessages()).toBe(2);
+    expect(sqlite.allMessages('s1')[0]).toMatchObject({ status: 'error', error: 'server_restarted', inProgress: false });
+    expect(memory.allMessages('p1')[0]).toMatchObject({
+      status: 'incomplete',
+      error: 'server_restarted',
+      inProgress: false,
+    });
+    expect(store.recoverInProgressMessages()).toBe(0);
   });
 });

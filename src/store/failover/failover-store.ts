@@ -1,4 +1,5 @@
 import type {
+  FinishMessageFields,
   ListMessagesOptions,
   ListSessionsOptions,
   MessageRecord,
@@ -8,6 +9,7 @@ import type {
   SessionConfig,
   SessionRecord,
   SessionStore,
+  ToolEventRecord,
 } from '../types.js';
 import { InvalidCursorError } from '../sqlite/sqlite-store.js';
 import { MemorySessionStore } from '../memory/memory-store.js';
@@ -122,6 +124,19 @@ export class FailoverSessionStore implements SessionStore {
     return this.storeFor(input.sessionId).appendMessage(input);
   }
 
+  checkpointMessage(sessionId: string, messageId: string, content: string, toolEvents: ToolEventRecord[]): boolean {
+    return this.storeFor(sessionId).checkpointMessage(sessionId, messageId, content, toolEvents);
+  }
+
+  finishMessage(sessionId: string, messageId: string, fields: FinishMessageFields): MessageRecord | null {
+    return this.storeFor(sessionId).finishMessage(sessionId, messageId, fields);
+  }
+
+  /** Both stores; memory is normally empty at start-up, but a recover later must not miss it. */
+  recoverInProgressMessages(): number {
+    return this.memory.recoverInProgressMessages() + this.primary.recoverInProgressMessages();
+  }
+
   listMessages(sessionId: string, options: ListMessagesOptions): MessageRecord[] {
     return this.storeFor(sessionId).listMessages(sessionId, options);
   }
@@ -210,6 +225,8 @@ export class FailoverSessionStore implements SessionStore {
           error: message.error,
           toolEvents: message.toolEvents,
           mode: message.mode,
+          // A turn still streaming into a provisional session keeps checkpointing/finishing it in the primary.
+          inProgress: message.inProgress,
         });
         if (written === null) throw new Error(`Session ${id} vanished from the primary during reconcile`);
       }

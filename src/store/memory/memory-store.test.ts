@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { NewMessage, SessionRecord } from '../types.js';
+import type { FinishMessageFields, NewMessage, SessionRecord } from '../types.js';
 import { InvalidCursorError } from '../sqlite/sqlite-store.js';
 import { MemorySessionStore } from './memory-store.js';
 
@@ -230,5 +230,94 @@ describe('MemorySessionStore extras and lifecycle', () => {
     store.close();
     expect(store.ping()).toBe(false);
     expect(() => store.getSession('x')).toThrow();
+  });
+});
+
+describe('MemorySessionStore in-progress messages', () => {
+  const finished = (extra: Partial<FinishMessageFields> = {}): FinishMessageFields => ({
+    content: 'final answer',
+    status: 'complete',
+    inputTokens: 10,
+    outputTokens: 5,
+    costUsd: 0.25,
+    model: 'claude-x',
+    stopReason: 'end_turn',
+    error: null,
+    toolEvents: [],
+    mode: 'live',
+    ...extra,
+  });
+
+  beforeEach(() => {
+    store.createSession({ id: 's1', owner: null, config: {} });
+    store.appendMessage(message('s1', 'u1', { inputTokens: 3, costUsd: 0.5 }));
+  });
+
+  const start = (id = 'a1', sessionId = 's1', extra: Partial<NewMessage> = {}) =>
+    store.appendMessage(message(sessionId, id, { role: 'assistant', content: '', inProgress: true, ...extra }));
+
+  it('appends messages not in progress by default, and in progress on request', () => {
+    expect(store.allMessages('s1')[0]?.inProgress).toBe(false);
+    expect(start()).toMatchObject({ inProgress: true, content: '', seq: 2 });
+  });
+
+  it('checkpoints only while in progress, in the right session, storing copies', () => {
+    start();
+    const toolEvents = [{ type: 'tool_use' as const, id: 't1', name: 'Read' }];
+    expect(store.checkpointMessage('s1', 'a1', 'partial', toolEvents)).toBe(true);
+    toolEvents.push({ type: 'tool_use', id: 't2', name: 'Bash' });
+    expect(store.allMessages('s1')[1]).toMatchObject({ content: 'partial', toolEvents: [toolEvents[0]], inProgress: true });
+
+    expect(store.checkpointMessage('other', 'a1', 'x', [])).toBe(false);
+    expect(store.checkpointMessage('s1', 'missing', 'x', [])).toBe(false);
+    expect(store.checkpointMessage('s1', 'u1', 'x', [])).toBe(false);
+
+    expect(store.finishMessage('s1', 'a1', finished())).not.toBeNull();
+    expect(store.checkpointMessage('s1', 'a1', 'late', [])).toBe(false);
+    expect(store.allMessages('s1')[1]?.content).toBe('final answer');
+  });
+
+  it('finishes once, adding the token and cost differences to the session totals', () => {
+    start('a1', 's1', { inputTokens: 4, outputTokens: 1, costUsd: 0.125 });
+    const events = [{ type: 'tool_result' as const, tool_use_id: 't1', content: 'ok' }];
+    const done = store.finishMessage('s1', 'a1', finished({ toolEvents: events, mode: 'cached' }));
+    expect(done).toMatchObject({
+      content: 'final answer',
+      inputTokens: 10,
+      outputTokens: 5,
+      costUsd: 0.25,
+      model: 'claude-x',
+      stopReason: 'end_turn',
+      toolEvents: events,
+      mode: 'cached',
+      inProgress: false,
+    });
+    expect(store.allMessages('s1')[1]).toEqual(done);
+    expect(store.getSession('s1')).toMatchObject({ totalInputTokens: 13, totalOutputTokens: 5, totalCostUsd: 0.75 });
+
+    expect(store.finishMessage('s1', 'a1', finished({ inputTokens: 99 }))).toBeNull();
+    expect(store.finishMessage('s1', 'missing', finished())).toBeNull();
+    expect(store.finishMessage('other', 'a1', finished())).toBeNull();
+    expect(store.getSession('s1')).toMatchObject({ totalInputTokens: 13, totalOutputTokens: 5, totalCostUsd: 0.75 });
+  });
+
+  it('recovers in-progress messages: incomplete with content or tool events, error when empty', () => {
+    start('a1');
+    store.checkpointMessage('s1', 'a1', 'half', []);
+    start('a2');
+    start('a3', 's1', { error: 'overloaded' });
+    start('a4');
+    store.checkpointMessage('s1', 'a4', '', [{ type: 'tool_use', name: 'Bash' }]);
+
+    expect(store.recoverInProgressMessages()).toBe(4);
+    expect(store.allMessages('s1').map((m) => [m.id, m.status, m.error, m.inProgress])).toEqual([
+      ['u1', 'complete', null, false],
+      ['a1', 'incomplete', 'server_restarted', false],
+      ['a2', 'error', 'server_restarted', false],
+      ['a3', 'error', 'overloaded', false],
+      ['a4', 'incomplete', 'server_restarted', false],
+    ]);
+    expect(store.recoverInProgressMessages()).toBe(0);
+    expect(store.finishMessage('s1', 'a1', finished())).toBeNull();
   });
 });

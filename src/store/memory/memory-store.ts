@@ -1,4 +1,5 @@
 import type {
+  FinishMessageFields,
   ListMessagesOptions,
   ListSessionsOptions,
   MessageRecord,
@@ -8,7 +9,9 @@ import type {
   SessionConfig,
   SessionRecord,
   SessionStore,
+  ToolEventRecord,
 } from '../types.js';
+import { SERVER_RESTARTED_ERROR } from '../types.js';
 import { InvalidCursorError } from '../sqlite/sqlite-store.js';
 
 /**
@@ -198,6 +201,7 @@ export class MemorySessionStore implements SessionStore {
       error: input.error ?? null,
       toolEvents: jsonClone(input.toolEvents ?? []),
       mode: input.mode ?? 'live',
+      inProgress: input.inProgress ?? false,
       createdAt: timestamp,
       updatedAt: timestamp,
     };
@@ -213,6 +217,63 @@ export class MemorySessionStore implements SessionStore {
       updatedAt: timestamp,
     };
     return copyMessage(message);
+  }
+
+  checkpointMessage(sessionId: string, messageId: string, content: string, toolEvents: ToolEventRecord[]): boolean {
+    this.assertOpen();
+    const found = this.findInProgress(sessionId, messageId);
+    if (!found) return false;
+    found.message.content = content;
+    found.message.toolEvents = jsonClone(toolEvents);
+    found.message.updatedAt = now();
+    return true;
+  }
+
+  finishMessage(sessionId: string, messageId: string, fields: FinishMessageFields): MessageRecord | null {
+    this.assertOpen();
+    const found = this.findInProgress(sessionId, messageId);
+    if (!found) return null;
+    const { entry, message } = found;
+    const timestamp = now();
+    entry.session = {
+      ...entry.session,
+      totalInputTokens: entry.session.totalInputTokens + fields.inputTokens - message.inputTokens,
+      totalOutputTokens: entry.session.totalOutputTokens + fields.outputTokens - message.outputTokens,
+      totalCostUsd: entry.session.totalCostUsd + (fields.costUsd - message.costUsd),
+      updatedAt: timestamp,
+    };
+    Object.assign(message, {
+      content: fields.content,
+      status: fields.status,
+      inputTokens: fields.inputTokens,
+      outputTokens: fields.outputTokens,
+      costUsd: fields.costUsd,
+      model: fields.model,
+      stopReason: fields.stopReason,
+      error: fields.error,
+      toolEvents: jsonClone(fields.toolEvents),
+      mode: fields.mode,
+      inProgress: false,
+      updatedAt: timestamp,
+    } satisfies Partial<MessageRecord>);
+    return copyMessage(message);
+  }
+
+  recoverInProgressMessages(): number {
+    this.assertOpen();
+    const timestamp = now();
+    let count = 0;
+    for (const entry of this.sessions.values()) {
+      for (const message of entry.messages) {
+        if (!message.inProgress) continue;
+        message.inProgress = false;
+        message.status = message.content !== '' || message.toolEvents.length > 0 ? 'incomplete' : 'error';
+        message.error ??= SERVER_RESTARTED_ERROR;
+        message.updatedAt = timestamp;
+        count++;
+      }
+    }
+    return count;
   }
 
   listMessages(sessionId: string, options: ListMessagesOptions): MessageRecord[] {
@@ -259,6 +320,17 @@ export class MemorySessionStore implements SessionStore {
   /** Ids of the sessions held here, in insertion order (a snapshot). */
   ids(): string[] {
     return [...this.sessions.keys()];
+  }
+
+  /** Searches from the end: the message a turn is streaming into is (almost always) the last one. */
+  private findInProgress(sessionId: string, messageId: string): { entry: Entry; message: MessageRecord } | null {
+    const entry = this.sessions.get(sessionId);
+    if (!entry) return null;
+    for (let i = entry.messages.length - 1; i >= 0; i--) {
+      const message = entry.messages[i]!;
+      if (message.id === messageId) return message.inProgress ? { entry, message } : null;
+    }
+    return null;
   }
 
   private forgetMessages(entry: Entry): void {

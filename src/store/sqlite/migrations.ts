@@ -78,6 +78,16 @@ export const migrations: readonly Migration[] = [
     // One row rewritten by the health check: proves the database takes writes, not just reads.
     up: `CREATE TABLE store_health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at TEXT NOT NULL);`,
   },
+  {
+    version: 5,
+    name: 'message_in_progress',
+    // Assistant messages are created when a turn starts and finished when it ends; the partial
+    // index keeps start-up recovery of messages left in progress by a crash cheap.
+    up: `
+      ALTER TABLE messages ADD COLUMN in_progress INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX messages_in_progress_idx ON messages(in_progress) WHERE in_progress = 1;
+    `,
+  },
 ];
 
 function ensureMigrationsTable(db: Database.Database): void {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { migrations } from './migrations.js';
 import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
-import type { NewMessage, SessionRecord } from '../types.js';
+import type { FinishMessageFields, NewMessage, SessionRecord } from '../types.js';
 import type { SqliteSessionStore} from './sqlite-store.js';
 import { InvalidCursorError, openSqliteStore } from './sqlite-store.js';
 
@@ -288,5 +288,146 @@ describe('SqliteSessionStore file handling', () => {
     } finally {
       memory.close();
     }
+  });
+});
+
+describe('SqliteSessionStore in-progress messages', () => {
+  const finished = (extra: Partial<FinishMessageFields> = {}): FinishMessageFields => ({
+    content: 'final answer',
+    status: 'complete',
+    inputTokens: 10,
+    outputTokens: 5,
+    costUsd: 0.25,
+    model: 'claude-x',
+    stopReason: 'end_turn',
+    error: null,
+    toolEvents: [],
+    mode: 'live',
+    ...extra,
+  });
+
+  beforeEach(() => {
+    store.createSession({ id: 's1', owner: null, config: {} });
+    store.appendMessage(message('s1', 'u1', { inputTokens: 3, costUsd: 0.5 }));
+  });
+
+  function start(id = 'a1', sessionId = 's1') {
+    return store.appendMessage(message(sessionId, id, { role: 'assistant', content: '', inProgress: true }));
+  }
+
+  it('migration 5 adds the in_progress column and its partial index', () => {
+    const columns = withRawDb((db) => db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('messages')").all());
+    expect(columns.map((c) => c.name)).toContain('in_progress');
+    const index = withRawDb((db) =>
+      db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'messages_in_progress_idx'").get(),
+    );
+    expect(index).toMatchObject({ sql: expect.stringMatching(/WHERE in_progress = 1/) });
+    expect(migrations.at(-1)).toMatchObject({ version: 5, name: 'message_in_progress' });
+  });
+
+  it('appends messages not in progress by default, and in progress on request', () => {
+    expect(store.allMessages('s1')[0]?.inProgress).toBe(false);
+    expect(start()).toMatchObject({ inProgress: true, status: 'complete', content: '', seq: 2 });
+    expect(store.allMessages('s1').map((m) => m.inProgress)).toEqual([false, true]);
+  });
+
+  it('checkpoints content and tool events only while in progress, in the right session', () => {
+    start();
+    const toolEvents = [{ type: 'tool_use' as const, id: 't1', name: 'Read' }];
+    expect(store.checkpointMessage('s1', 'a1', 'partial', toolEvents)).toBe(true);
+    expect(store.allMessages('s1')[1]).toMatchObject({ content: 'partial', toolEvents, inProgress: true });
+
+    expect(store.checkpointMessage('other', 'a1', 'x', [])).toBe(false);
+    expect(store.checkpointMessage('s1', 'missing', 'x', [])).toBe(false);
+    expect(store.checkpointMessage('s1', 'u1', 'x', [])).toBe(false); // not in progress
+    expect(store.allMessages('s1')[0]?.content).toBe('content of u1');
+
+    expect(store.finishMessage('s1', 'a1', finished())).not.toBeNull();
+    expect(store.checkpointMessage('s1', 'a1', 'late', [])).toBe(false);
+    expect(store.allMessages('s1')[1]?.content).toBe('final answer');
+  });
+
+  it('finishes a message once, adding the token and cost differences to the session totals', () => {
+    start();
+    store.checkpointMessage('s1', 'a1', 'partial', []);
+    const events = [{ type: 'tool_result' as const, tool_use_id: 't1', content: 'ok' }];
+
+    const done = store.finishMessage('s1', 'a1', finished({ toolEvents: events, mode: 'cached' }));
+
+    expect(done).toMatchObject({
+      id: 'a1',
+      seq: 2,
+      content: 'final answer',
+      status: 'complete',
+      inputTokens: 10,
+      outputTokens: 5,
+      costUsd: 0.25,
+      model: 'claude-x',
+      stopReason: 'end_turn',
+      error: null,
+      toolEvents: events,
+      mode: 'cached',
+      inProgress: false,
+    });
+    expect(store.allMessages('s1')[1]).toEqual(done);
+    expect(store.getSession('s1')).toMatchObject({
+      messageCount: 2,
+      totalInputTokens: 13,
+      totalOutputTokens: 5,
+      totalCostUsd: 0.75,
+    });
+
+    // Only while in progress: a second finish changes nothing.
+    expect(store.finishMessage('s1', 'a1', finished({ inputTokens: 99, content: 'other' }))).toBeNull();
+    expect(store.allMessages('s1')[1]).toEqual(done);
+    expect(store.getSession('s1')).toMatchObject({ totalInputTokens: 13, totalOutputTokens: 5, totalCostUsd: 0.75 });
+  });
+
+  it('adds only the difference when the message started with tokens', () => {
+    store.appendMessage(
+      message('s1', 'a1', { role: 'assistant', inProgress: true, inputTokens: 4, outputTokens: 1, costUsd: 0.125 }),
+    );
+    expect(store.getSession('s1')).toMatchObject({ totalInputTokens: 7, totalOutputTokens: 1, totalCostUsd: 0.625 });
+    store.finishMessage('s1', 'a1', finished({ inputTokens: 10, outputTokens: 5, costUsd: 0.25 }));
+    expect(store.getSession('s1')).toMatchObject({ totalInputTokens: 13, totalOutputTokens: 5, totalCostUsd: 0.75 });
+  });
+
+  it('returns null from finish for an unknown message or session, or after the session is gone', () => {
+    start();
+    expect(store.finishMessage('s1', 'missing', finished())).toBeNull();
+    expect(store.finishMessage('other', 'a1', finished())).toBeNull();
+    expect(store.getSession('s1')).toMatchObject({ totalInputTokens: 3, totalOutputTokens: 0 });
+    store.deleteSession('s1');
+    expect(store.finishMessage('s1', 'a1', finished())).toBeNull();
+  });
+
+  it('recovers messages left in progress by a crash after reopening the file', () => {
+    start('a1');
+    store.checkpointMessage('s1', 'a1', 'half an answer', []);
+    start('a2');
+    store.createSession({ id: 's2', owner: null, config: {} });
+    store.appendMessage(message('s2', 'b1', { role: 'assistant', content: '', inProgress: true }));
+    store.checkpointMessage('s2', 'b1', '', [{ type: 'tool_use', name: 'Bash' }]);
+    store.appendMessage(message('s2', 'b2', { role: 'assistant', content: '', inProgress: true, error: 'overloaded' }));
+    store.close(); // crash: nothing finished
+
+    store = openSqliteStore(dbPath);
+    expect(store.recoverInProgressMessages()).toBe(4);
+
+    expect(store.allMessages('s1').map((m) => [m.id, m.status, m.error, m.content, m.inProgress])).toEqual([
+      ['u1', 'complete', null, 'content of u1', false],
+      ['a1', 'incomplete', 'server_restarted', 'half an answer', false],
+      ['a2', 'error', 'server_restarted', '', false],
+    ]);
+    expect(store.allMessages('s2').map((m) => [m.id, m.status, m.error])).toEqual([
+      ['b1', 'incomplete', 'server_restarted'],
+      ['b2', 'error', 'overloaded'],
+    ]);
+    expect(store.recoverInProgressMessages()).toBe(0);
+    expect(store.checkpointMessage('s1', 'a1', 'late', [])).toBe(false);
+    expect(store.finishMessage('s1', 'a1', finished())).toBeNull();
+    expect(withRawDb((db) => db.prepare('SELECT COUNT(*) AS n FROM messages WHERE in_progress = 1').get())).toEqual({
+      n: 0,
+    });
   });
 });

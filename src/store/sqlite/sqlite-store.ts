@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type {
+  FinishMessageFields,
   ListMessagesOptions,
   ListSessionsOptions,
   MessageRecord,
@@ -15,6 +16,7 @@ import type {
   SessionStore,
   ToolEventRecord,
 } from '../types.js';
+import { SERVER_RESTARTED_ERROR } from '../types.js';
 import { migrate } from './migrations.js';
 
 /** Thrown by listSessions for a cursor it did not issue; the HTTP layer maps it to 422. */
@@ -53,7 +55,25 @@ interface MessageRow {
   error: string | null;
   tool_events: string;
   mode: string;
+  /** 1 while the turn producing the message is running, else 0. */
+  in_progress: number;
   created_at: string;
+  updated_at: string;
+}
+
+interface FinishParams {
+  id: string;
+  session_id: string;
+  content: string;
+  status: MessageStatus;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  model: string | null;
+  stop_reason: string | null;
+  error: string | null;
+  tool_events: string;
+  mode: string;
   updated_at: string;
 }
 
@@ -95,6 +115,7 @@ function toMessageRecord(row: MessageRow): MessageRecord {
     error: row.error,
     toolEvents: JSON.parse(row.tool_events) as ToolEventRecord[],
     mode: row.mode,
+    inProgress: row.in_progress === 1,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -191,9 +212,40 @@ function prepareStatements(db: Database.Database) {
 
     insertMessage: db.prepare<[MessageRow]>(
       `INSERT INTO messages (id, session_id, seq, role, content, status, input_tokens, output_tokens,
-         cost_usd, model, stop_reason, error, tool_events, mode, created_at, updated_at)
+         cost_usd, model, stop_reason, error, tool_events, mode, in_progress, created_at, updated_at)
        VALUES (@id, @session_id, @seq, @role, @content, @status, @input_tokens, @output_tokens,
-         @cost_usd, @model, @stop_reason, @error, @tool_events, @mode, @created_at, @updated_at)`,
+         @cost_usd, @model, @stop_reason, @error, @tool_events, @mode, @in_progress, @created_at, @updated_at)`,
+    ),
+    checkpointMessage: db.prepare<[string, string, string, string, string]>(
+      `UPDATE messages SET content = ?, tool_events = ?, updated_at = ?
+       WHERE id = ? AND session_id = ? AND in_progress = 1`,
+    ),
+    selectInProgress: db.prepare<
+      [string, string],
+      Pick<MessageRow, 'input_tokens' | 'output_tokens' | 'cost_usd'>
+    >(
+      `SELECT input_tokens, output_tokens, cost_usd FROM messages
+       WHERE id = ? AND session_id = ? AND in_progress = 1`,
+    ),
+    addToTotals: db.prepare<[{ id: string; inputTokens: number; outputTokens: number; costUsd: number; now: string }]>(
+      `UPDATE sessions SET total_input_tokens = total_input_tokens + @inputTokens,
+         total_output_tokens = total_output_tokens + @outputTokens,
+         total_cost_usd = total_cost_usd + @costUsd, updated_at = @now
+       WHERE id = @id`,
+    ),
+    finishMessage: db.prepare<[FinishParams], MessageRow>(
+      `UPDATE messages SET content = @content, status = @status, input_tokens = @input_tokens,
+         output_tokens = @output_tokens, cost_usd = @cost_usd, model = @model, stop_reason = @stop_reason,
+         error = @error, tool_events = @tool_events, mode = @mode, in_progress = 0, updated_at = @updated_at
+       WHERE id = @id AND session_id = @session_id AND in_progress = 1
+       RETURNING *`,
+    ),
+    // WHERE in_progress = 1 matches the partial index, so this never scans finished messages.
+    recoverInProgress: db.prepare<[{ error: string; now: string }]>(
+      `UPDATE messages SET in_progress = 0,
+         status = CASE WHEN content <> '' OR tool_events <> '[]' THEN 'incomplete' ELSE 'error' END,
+         error = COALESCE(error, @error), updated_at = @now
+       WHERE in_progress = 1`,
     ),
     deleteMessages: db.prepare<[string]>('DELETE FROM messages WHERE session_id = ?'),
     listMessages: db.prepare<[string, number, number], MessageRow>(
@@ -213,6 +265,7 @@ export class SqliteSessionStore implements SessionStore {
   private readonly appendTx: (input: NewMessage) => MessageRecord | null;
   private readonly updateConfigTx: (id: string, patch: SessionConfig) => SessionRecord | null;
   private readonly clearTx: (id: string) => { deleted: number } | null;
+  private readonly finishTx: (sessionId: string, messageId: string, fields: FinishMessageFields) => MessageRecord | null;
 
   /** Takes an open, configured connection (see openSqliteStore) and brings its schema up to date. */
   constructor(private readonly db: Database.Database) {
@@ -221,6 +274,9 @@ export class SqliteSessionStore implements SessionStore {
     this.appendTx = db.transaction((input: NewMessage) => this.appendInTx(input));
     this.updateConfigTx = db.transaction((id: string, patch: SessionConfig) => this.updateConfigInTx(id, patch));
     this.clearTx = db.transaction((id: string) => this.clearInTx(id));
+    this.finishTx = db.transaction((sessionId: string, messageId: string, fields: FinishMessageFields) =>
+      this.finishInTx(sessionId, messageId, fields),
+    );
   }
 
   createSession(input: NewSession): SessionRecord {
@@ -275,6 +331,20 @@ export class SqliteSessionStore implements SessionStore {
 
   appendMessage(input: NewMessage): MessageRecord | null {
     return this.appendTx(input);
+  }
+
+  checkpointMessage(sessionId: string, messageId: string, content: string, toolEvents: ToolEventRecord[]): boolean {
+    return (
+      this.stmts.checkpointMessage.run(content, JSON.stringify(toolEvents), now(), messageId, sessionId).changes > 0
+    );
+  }
+
+  finishMessage(sessionId: string, messageId: string, fields: FinishMessageFields): MessageRecord | null {
+    return this.finishTx(sessionId, messageId, fields);
+  }
+
+  recoverInProgressMessages(): number {
+    return this.stmts.recoverInProgress.run({ error: SERVER_RESTARTED_ERROR, now: now() }).changes;
   }
 
   listMessages(sessionId: string, options: ListMessagesOptions): MessageRecord[] {
@@ -336,6 +406,7 @@ export class SqliteSessionStore implements SessionStore {
       error: input.error ?? null,
       tool_events: JSON.stringify(input.toolEvents ?? []),
       mode: input.mode ?? 'live',
+      in_progress: input.inProgress ? 1 : 0,
       created_at: timestamp,
       updated_at: timestamp,
     };
@@ -353,6 +424,37 @@ export class SqliteSessionStore implements SessionStore {
     };
     this.stmts.updateConfig.run(updated.config, updated.updated_at, id);
     return toSessionRecord(updated);
+  }
+
+  /** The session totals move by the difference, so tokens counted at the start are not counted twice. */
+  private finishInTx(sessionId: string, messageId: string, fields: FinishMessageFields): MessageRecord | null {
+    const old = this.stmts.selectInProgress.get(messageId, sessionId);
+    if (!old) return null;
+    const timestamp = now();
+    const totals = this.stmts.addToTotals.run({
+      id: sessionId,
+      inputTokens: fields.inputTokens - old.input_tokens,
+      outputTokens: fields.outputTokens - old.output_tokens,
+      costUsd: fields.costUsd - old.cost_usd,
+      now: timestamp,
+    });
+    if (totals.changes === 0) return null;
+    const row = this.stmts.finishMessage.get({
+      id: messageId,
+      session_id: sessionId,
+      content: fields.content,
+      status: fields.status,
+      input_tokens: fields.inputTokens,
+      output_tokens: fields.outputTokens,
+      cost_usd: fields.costUsd,
+      model: fields.model,
+      stop_reason: fields.stopReason,
+      error: fields.error,
+      tool_events: JSON.stringify(fields.toolEvents),
+      mode: fields.mode,
+      updated_at: timestamp,
+    });
+    return row ? toMessageRecord(row) : null;
   }
 
   /** last_seq is deliberately kept: seq must never be reused within a session. */
