@@ -8,7 +8,8 @@ import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import { installAuth, type AuthOptions } from './auth.js';
 import { installRateLimit, type RateLimitOptions } from './rate-limit.js';
-import { installErrorHandlers } from './error-handler.js';
+import { installErrorHandlers, sendError } from './error-handler.js';
+import { HttpError } from './http-error.js';
 import { chatRoutes } from './routes/chat-routes.js';
 import { operationsRoutes } from './routes/operations-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
@@ -52,6 +53,17 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
     // By the time the server closes, shutdown has drained, waited and closed every session: whatever
     // connection is still open (a client that stopped reading) is cut rather than waited for.
     forceCloseConnections: true,
+    // Errors the router raises before any route (bad URL encoding, an over-long path parameter) get
+    // the same error shape and request id as everything else.
+    frameworkErrors: (error, request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      reply.header('x-request-id', String(request.id));
+      return sendError(
+        reply,
+        request,
+        new HttpError(tooLong ? 414 : 400, tooLong ? 'uri_too_long' : 'invalid_request', tooLong ? 'A path segment is too long' : 'The URL is not validly encoded'),
+      );
+    },
     trustProxy: typeof options.trustProxy === 'number' ? trustHops(options.trustProxy) : options.trustProxy,
     // Header limits live on the Node server: too large a header block gets 431 before any parsing.
     serverFactory: (handler) => {
