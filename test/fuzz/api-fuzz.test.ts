@@ -246,7 +246,15 @@ function checkResponse(req: BuiltRequest, res: LightMyRequestResponse, concurren
  */
 const contractBreaches = new Map<string, { count: number; example: string }>();
 
-function noteContractBreach(category: string, detail: string, req: BuiltRequest, res: LightMyRequestResponse): void {
+function noteContractBreach(what: string, detail: string, req: BuiltRequest, res: LightMyRequestResponse): void {
+  let code = '';
+  try {
+    const body: unknown = JSON.parse(res.payload);
+    if (isObject(body) && typeof body.code === 'string') code = ` ${body.code}`;
+  } catch {
+    // not JSON: the status alone names the case
+  }
+  const category = `${what} — HTTP ${res.statusCode}${code}`;
   const seen = contractBreaches.get(category);
   if (seen) seen.count++;
   else contractBreaches.set(category, { count: 1, example: failure(req, res, [detail]).message });

@@ -568,7 +568,37 @@ export interface RequestSpec {
 const methodFor = (route: RouteTemplate) =>
   fc.oneof({ weight: 5, arbitrary: fc.constant(route.method) }, { weight: 1, arbitrary: fc.constantFrom(...METHODS) });
 
-export const requestArbFor = (routes: readonly RouteTemplate[], auth: fc.Arbitrary<AuthVariant> = authArb): fc.Arbitrary<RequestSpec> => fc.constantFrom(...routes).chain((r) =>
+const validQuery = (kind: QueryKind): fc.Arbitrary<string> => {
+  switch (kind) {
+    case 'none':
+      return fc.constant('');
+    case 'list':
+      return fc.option(fc.integer({ min: 1, max: 1000 }), { nil: undefined }).map((limit) => (limit === undefined ? '' : `?limit=${limit}`));
+    case 'history':
+      return fc.tuple(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 0, max: 20 })).map(([limit, after]) => `?limit=${limit}&after=${after}`);
+  }
+};
+
+/** A request a well-behaved client would send (only the session it aims at varies): keeps sessions, chats and deletes flowing between the junk. */
+const cleanRequestArbFor = (routes: readonly RouteTemplate[], auth: fc.Arbitrary<AuthVariant>): fc.Arbitrary<RequestSpec> =>
+  fc.constantFrom(...routes).chain((r) =>
+    fc.record({
+      route: fc.constant(r),
+      method: fc.constant(r.method),
+      shape: fc.constant<PathShape>('plain'),
+      idSegment: fc.constant<IdSegment>({ kind: 'session' }),
+      name: fc.constantFrom('claude_sdk', 'session_operations'),
+      query: validQuery(r.query),
+      auth,
+      id: idChoiceArb,
+      contentType: fc.constant('application/json'),
+      requestId: requestIdArb,
+      extraHeaders: fc.constant({}),
+      body: validBody(r.body),
+    }),
+  );
+
+const messyRequestArbFor = (routes: readonly RouteTemplate[], auth: fc.Arbitrary<AuthVariant>): fc.Arbitrary<RequestSpec> => fc.constantFrom(...routes).chain((r) =>
   fc.record({
     route: fc.constant(r),
     method: methodFor(r),
@@ -584,6 +614,12 @@ export const requestArbFor = (routes: readonly RouteTemplate[], auth: fc.Arbitra
     body: bodyArb(r.body),
   }),
 );
+
+const keyedAuth = fc.oneof({ weight: 5, arbitrary: authAs('alice') }, { weight: 3, arbitrary: authAs('bob') }, { weight: 2, arbitrary: authAs('admin') });
+
+/** Two thirds junk, one third well-formed requests from a valid key. */
+export const requestArbFor = (routes: readonly RouteTemplate[], auth: fc.Arbitrary<AuthVariant> = authArb): fc.Arbitrary<RequestSpec> =>
+  fc.oneof({ weight: 2, arbitrary: messyRequestArbFor(routes, auth) }, { weight: 1, arbitrary: cleanRequestArbFor(routes, auth === authArb ? keyedAuth : auth) });
 
 export const requestArb: fc.Arbitrary<RequestSpec> = requestArbFor(ROUTES);
 
