@@ -776,8 +776,8 @@ export function buildRequest(spec: RequestSpec, world: World): BuiltRequest {
   const raw = spec.body.payload;
   if (typeof raw === 'string') {
     // Only the routes whose body names a session aim at it through the body.
-    if (raw.includes(ID_PLACEHOLDER) && (spec.route.body === 'chat' || spec.route.body === 'ref')) usesId = true;
     payload = raw.split(ID_PLACEHOLDER).join(id);
+    if (raw.includes(ID_PLACEHOLDER) && (spec.route.body === 'chat' || spec.route.body === 'ref') && bodyNamesSession(payload, id)) usesId = true;
   } else if (raw !== undefined) {
     payload = Buffer.from(raw);
   }
@@ -840,4 +840,17 @@ export function describeRequest(req: BuiltRequest): string {
   const url = req.url.length > 300 ? `${req.url.slice(0, 300)}… (${req.url.length} chars)` : req.url;
   const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, v.length > 200 ? `${v.slice(0, 200)}… (${v.length} chars)` : v]));
   return [`${req.method} ${url}`, `  caller: ${req.caller} (${req.authLabel})`, `  headers: ${JSON.stringify(headers)}`, `  body [${req.bodyLabel}]: ${payload}`].join('\n');
+}
+
+/** Whether the body, read as JSON.parse reads it (the last duplicate key wins), names this session. */
+function bodyNamesSession(payload: string, id: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(payload);
+    if (typeof parsed !== 'object' || parsed === null) return false;
+    const sessionId = (parsed as { session_id?: unknown }).session_id;
+    return typeof sessionId === 'string' && sessionId.toLowerCase() === id.toLowerCase();
+  } catch {
+    // Unparsable bodies are refused before any session is touched.
+    return false;
+  }
 }
