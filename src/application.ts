@@ -163,8 +163,13 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
         settings,
         releaseResources: async () => {
           try {
+            // Force-closing the last connections unblocks turns stuck writing to a client that stopped
+            // reading; give them a moment to store their answers.
             await http.close();
+            await settleWithin(activeTurns.unsettled(), 1000);
           } finally {
+            // Whatever is still streaming now is cut: say so in the store rather than at the next start.
+            store.recoverInProgressMessages();
             await jobs.stop();
             operations.stop();
             reconciler.stop();
@@ -181,4 +186,12 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
   /** For tests and embedding: the same shutdown without the drain delay or grace period. */
   const close = () => shutdown('close', { ...config.shutdown, drainDelayMs: 0, graceMs: 0 });
   return { http, store, database, provider, readiness, turns: activeTurns, resilience, fallbacks, jobs, operations, shutdown, close };
+}
+
+/** Waits until the turns settle or `ms` pass, whichever is first; leaves no timer behind. */
+async function settleWithin(turns: { settled: Promise<void> }[], ms: number): Promise<void> {
+  if (turns.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(turns.map((t) => t.settled)), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
