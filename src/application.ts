@@ -162,21 +162,26 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
         log: logger,
         settings,
         releaseResources: async () => {
-          try {
-            // Force-closing the last connections unblocks turns stuck writing to a client that stopped
-            // reading; give them a moment to store their answers.
-            await http.close();
-            await settleWithin(activeTurns.unsettled(), 1000);
-          } finally {
-            // Whatever is still streaming now is cut: say so in the store rather than at the next start.
-            store.recoverInProgressMessages();
-            await jobs.stop();
-            operations.stop();
-            reconciler.stop();
-            await fallbacks.cache.close();
-            await limiter.close();
-            store.close();
-          }
+          // Each step runs even if an earlier one failed: a broken store must not keep Redis open.
+          const attempt = async (step: string, fn: () => unknown) => {
+            try {
+              await fn();
+            } catch (err) {
+              logger.error({ event: LogEvent.stabilityCleanup, step, err }, 'a shutdown step failed');
+            }
+          };
+          // Force-closing the last connections unblocks turns stuck writing to a client that stopped
+          // reading; give them a moment to store their answers.
+          await attempt('http', () => http.close());
+          await attempt('turns', () => settleWithin(activeTurns.unsettled(), 1000));
+          // Whatever is still streaming now is cut: say so in the store rather than at the next start.
+          await attempt('in_progress_answers', () => store.recoverInProgressMessages());
+          await attempt('jobs', () => jobs.stop());
+          await attempt('operations', () => operations.stop());
+          await attempt('reconciler', () => reconciler.stop());
+          await attempt('cache', () => fallbacks.cache.close());
+          await attempt('rate_limiter', () => limiter.close());
+          await attempt('store', () => store.close());
         },
       },
       signal,
