@@ -21,10 +21,16 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const logger = createLogger(config.logLevel);
+  // Logs are written asynchronously: exiting without flushing can lose the last lines or let a
+  // pending write land after a newer one. Flush, then exit (at most 1 s later regardless).
+  const exit = (code: number) => {
+    setTimeout(() => process.exit(code), 1000).unref();
+    logger.flush(() => process.exit(code));
+  };
   process.on('unhandledRejection', (reason) => logger.error({ event: LogEvent.unhandledRejection, err: reason }));
   process.on('uncaughtException', (err) => {
     logger.fatal({ event: LogEvent.uncaughtException, err });
-    process.exit(1);
+    exit(1);
   });
 
   const app = await createApplication(config, logger);
@@ -38,23 +44,23 @@ async function main(argv: string[]): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) {
       logger.warn({ event: LogEvent.appShutdownTimeout, signal, reason: 'second signal' });
-      process.exit(1); // a second signal means "now"
+      exit(1); // a second signal means "now"
     }
     stopping = true;
     // The budget is a hard bound: whatever still hangs after it, the process goes.
     setTimeout(() => {
       logger.error({ event: LogEvent.appShutdownTimeout, budget_ms: config.shutdown.timeoutMs });
-      process.exit(1);
+      exit(1);
     }, config.shutdown.timeoutMs).unref();
     app
       .shutdown(signal)
       .then(() => {
         logger.info({ event: LogEvent.serverStopped });
-        process.exit(0);
+        exit(0);
       })
       .catch((err: unknown) => {
         logger.error({ event: LogEvent.serverStopped, err }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

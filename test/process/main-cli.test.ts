@@ -176,7 +176,7 @@ describe('main entry point', () => {
       const events = lines.map((line) => line.event);
       expect(events).toEqual(expect.arrayContaining(['app_shutdown_start', 'sessions_cleanup', 'stability_cleanup', 'app_shutdown_complete']));
       expect(events).toContain('server_stopped');
-      expect(events.indexOf('app_shutdown_start')).toBeLessThan(events.indexOf('server_stopped'));
+      expect(events.indexOf('app_shutdown_start'), events.join(', ')).toBeLessThan(events.indexOf('server_stopped'));
     },
     TIMEOUT,
   );
