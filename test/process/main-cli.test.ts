@@ -124,6 +124,27 @@ describe('main entry point', () => {
   );
 
   it(
+    'exits at once on a second signal, without waiting out the drain delay',
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'main-cli-'));
+      tempDirs.push(dir);
+      const running = startMain(
+        [],
+        cleanEnv({ HOST: '127.0.0.1', PORT: '0', DATABASE_PATH: path.join(dir, 'chat.db'), SHUTDOWN_DRAIN_DELAY_MS: '10000' }),
+      );
+      await expect.poll(() => logLines(running.stdout()).some((line) => line.event === 'server_started'), { timeout: 15_000, interval: 50 }).toBe(true);
+      running.child.kill('SIGTERM');
+      await expect.poll(() => logLines(running.stdout()).some((line) => line.event === 'app_shutdown_start'), { timeout: 5000, interval: 20 }).toBe(true);
+      const signalledAt = Date.now();
+      running.child.kill('SIGTERM');
+      const { code } = await within(running.exited, 5000, 'exit after the second signal');
+      expect(code).toBe(1);
+      expect(Date.now() - signalledAt).toBeLessThan(5000); // long before the 10 s drain delay
+    },
+    TIMEOUT,
+  );
+
+  it(
     'refuses to start on 0.0.0.0 without API keys (exit 2, naming HOST)',
     async () => {
       const running = startMain([], cleanEnv({ HOST: '0.0.0.0', PORT: '0' }));
