@@ -6,7 +6,7 @@ import { LogEvent } from '../observability/events.js';
 import { requestContext } from '../observability/request-context.js';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
-import { installAuth, type AuthOptions } from './auth.js';
+import { enforceAuth, installAuth, type AuthOptions } from './auth.js';
 import { installRateLimit, type RateLimitOptions } from './rate-limit.js';
 import { installErrorHandlers, sendError } from './error-handler.js';
 import { HttpError } from './http-error.js';
@@ -84,8 +84,10 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
   acceptEmptyJsonBodies(app);
   installErrorHandlers(app);
   options.instrument?.(app);
+  // Identify, then count (failed key guesses count against the address), then refuse.
   installAuth(app, options.auth);
   installRateLimit(app, options.rateLimit);
+  enforceAuth(app);
   // An API: no HTML is served, so the strictest content policy costs nothing.
   await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } });
   await app.register(cors, {

@@ -5,7 +5,9 @@ import { HttpError } from './http-error.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    identity: Identity;
+    /** Null when the request failed authentication (it is refused after being rate-limited). */
+    identity: Identity | null;
+    authFailure: HttpError | null;
   }
 }
 
@@ -34,12 +36,17 @@ function unauthorized(message: string): HttpError {
   return new HttpError(401, 'authentication_error', message, undefined, { 'www-authenticate': 'Bearer realm="claude-chat-api"' });
 }
 
-/** Sets `request.identity` and refuses requests without the key their route needs (401 / 403). */
+/**
+ * Identifies the caller (`request.identity`) without refusing anything yet, so that failed attempts
+ * still count against the caller's address in the rate limiter; `enforceAuth` refuses them after.
+ */
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   const open = options.disabled || !options.keys.configured;
   // null until the hook runs (Fastify wants a non-object default for request decorations).
-  app.decorateRequest('identity', null as never);
+  app.decorateRequest('identity', null);
+  app.decorateRequest('authFailure', null);
   app.addHook('onRequest', async (request) => {
+    request.authFailure = null;
     if (open) {
       request.identity = { kind: 'anonymous' };
       return;
@@ -52,11 +59,24 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       request.identity = identity ?? { kind: 'guest' };
       return;
     }
-    if (key === undefined) throw unauthorized('An API key is required: send Authorization: Bearer <key> or x-api-key: <key>');
-    if (!identity) throw unauthorized('The API key is not valid');
-    if (route !== undefined && ADMIN_ROUTES.has(route) && !isAdmin(identity)) {
-      throw new HttpError(403, 'permission_error', 'This route needs the admin key');
-    }
     request.identity = identity;
+    if (key === undefined) request.authFailure = unauthorized('An API key is required: send Authorization: Bearer <key> or x-api-key: <key>');
+    else if (!identity) request.authFailure = unauthorized('The API key is not valid');
+    else if (route !== undefined && ADMIN_ROUTES.has(route) && !isAdmin(identity)) {
+      request.authFailure = new HttpError(403, 'permission_error', 'This route needs the admin key');
+    }
   });
+}
+
+/** Refuses what `installAuth` found wanting (401 / 403); registered after the rate limiter. */
+export function enforceAuth(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request) => {
+    if (request.authFailure) throw request.authFailure;
+  });
+}
+
+/** The caller of a request that passed `enforceAuth` (always identified by then). */
+export function identityOf(request: FastifyRequest): Identity {
+  if (!request.identity) throw unauthorized('An API key is required');
+  return request.identity;
 }

@@ -109,7 +109,7 @@ export function wireOperations(deps: OperationsDeps): Operations {
       performance,
       version: deps.version,
       dataDir: config.databasePath === ':memory:' ? process.cwd() : config.dataDir,
-      isAdmin: (request) => isAdmin(request.identity),
+      isAdmin: (request) => request.identity !== null && isAdmin(request.identity),
     }),
     metricsRoutes(metrics, {
       uptimeSeconds: () => deps.readiness.uptimeSeconds(),

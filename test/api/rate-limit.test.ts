@@ -61,6 +61,13 @@ describe('rate limits', () => {
     expect(statuses).toEqual([404, 404, 404, 404, 404, 429]);
   });
 
+  it('counts failed key guesses against the address, so keys cannot be brute-forced at full speed', async () => {
+    const server = await start({ RATE_LIMIT_ANALYTICS: '3' });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await get(server, '/api/sessions', `guess-${i}-0123456789abcdef`)).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+
   it('limits unauthenticated callers by address', async () => {
     const server = await start({ RATE_LIMIT_DEFAULT: '2' });
     const statuses: number[] = [];

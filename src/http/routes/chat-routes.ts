@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { scopeOf } from '../../auth/identity.js';
+import { identityOf } from '../auth.js';
 import { chatRequestSchema } from '../../chat/schemas.js';
 import { TurnAbort } from '../../chat/turn-abort.js';
 import { LogEvent } from '../../observability/events.js';
@@ -18,7 +19,7 @@ export const chatRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { ser
     const body = validate(chatRequestSchema, request.body, 'body');
     // Everything that can be refused (bad input, unknown or busy session) is refused as JSON before
     // the stream opens; after that, failures travel as frames.
-    const scope = scopeOf(request.identity);
+    const scope = scopeOf(identityOf(request));
     const session = body.session_id ? sessions.get(body.session_id, scope) : (await sessions.create(scope)).session;
     const turn = turns.prepare(session, body.message);
 

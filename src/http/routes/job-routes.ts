@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { scopeOf } from '../../auth/identity.js';
+import { identityOf } from '../auth.js';
 import { HttpError } from '../http-error.js';
 import type { ServicesOptions } from '../services.js';
 import { validate } from '../validate.js';
@@ -15,7 +16,7 @@ export const jobRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { serv
     if (!job) throw new HttpError(404, 'not_found', `Job ${id} not found`);
     // A job is visible to whoever may see its session.
     try {
-      services.sessions.get(job.sessionId, scopeOf(request.identity));
+      services.sessions.get(job.sessionId, scopeOf(identityOf(request)));
     } catch {
       throw new HttpError(404, 'not_found', `Job ${id} not found`);
     }

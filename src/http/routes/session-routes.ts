@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { scopeOf } from '../../auth/identity.js';
+import { identityOf } from '../auth.js';
 import { historyQuerySchema, idParamsSchema, listSessionsQuerySchema, sessionConfigSchema, sessionRefSchema } from '../../chat/schemas.js';
 import type { CreatedSession } from '../../chat/session-service.js';
 import { presentMessage, presentSession, presentSessionSummary } from '../presenters.js';
@@ -12,7 +13,7 @@ function sendCreated(reply: FastifyReply, created: CreatedSession, extra: Record
   return reply.code(201).send({ session_id: created.session.id, ...extra, ...(created.fallbackStrategy ? { provisional: true } : {}) });
 }
 
-const scope = (request: FastifyRequest) => scopeOf(request.identity);
+const scope = (request: FastifyRequest) => scopeOf(identityOf(request));
 
 export const sessionRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { services }) => {
   const { sessions } = services;
