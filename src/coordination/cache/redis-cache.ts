@@ -1,22 +1,13 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { FailFastRedisClient, type FailFastRedisClientOptions } from '../redis/fail-fast-client.js';
 import { normalizeTtl } from './memory-cache.js';
 import type { CachedAnswer, ResponseCache, ResponseCacheStats } from './types.js';
 
 export const DEFAULT_REDIS_PREFIX = 'claude-chat:cache:';
 
-export interface RedisResponseCacheOptions {
-  /** redis://[user:pass@]host:port[/db] */
-  url: string;
+export interface RedisResponseCacheOptions extends FailFastRedisClientOptions {
   /** Namespace of every key this cache writes (and the only keys clear() touches). */
   prefix?: string;
-  /** TCP connect timeout (ms). Default 500. */
-  connectTimeoutMs?: number;
-  /** Per-command timeout (ms). Default 500. */
-  commandTimeoutMs?: number;
-  /** Cap of the reconnect backoff (ms); the client keeps reconnecting forever. Default 1000. */
-  maxReconnectDelayMs?: number;
-  /** Receives every client 'error' event (they are otherwise swallowed; never unhandled). */
-  onClientError?: (error: Error) => void;
 }
 
 function escapeGlob(text: string): string {
@@ -47,76 +38,32 @@ export class RedisResponseCache implements ResponseCache {
   #backendErrors = 0;
   #entries = 0;
   #bytes = 0;
-  #closed = false;
-  /** Settles when the first connection attempt succeeds or fails; undefined afterwards. */
-  #initialConnect: Promise<void> | undefined;
+  readonly #connection: FailFastRedisClient;
 
   constructor(options: RedisResponseCacheOptions) {
-    const {
-      url,
-      prefix = DEFAULT_REDIS_PREFIX,
-      connectTimeoutMs = 500,
-      commandTimeoutMs = 500,
-      maxReconnectDelayMs = 1000,
-      onClientError,
-    } = options;
+    const { prefix = DEFAULT_REDIS_PREFIX, ...connection } = options;
     this.prefix = prefix;
-    this.connectTimeoutMs = connectTimeoutMs;
-    this.client = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-      connectTimeout: connectTimeoutMs,
-      commandTimeout: commandTimeoutMs,
-      // close() tears the socket down at once instead of leaving ioredis' 2 s "graceful end" timer behind.
-      disconnectTimeout: 0,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 16), maxReconnectDelayMs),
-    });
-    this.client.on('error', (error: Error) => {
-      onClientError?.(error);
-    });
-    this.#initialConnect = this.client.connect().then(
-      () => undefined,
-      () => undefined, // reported through 'error'; the client keeps retrying per retryStrategy
-    );
-    void this.#initialConnect.then(() => {
-      this.#initialConnect = undefined;
-    });
+    this.#connection = new FailFastRedisClient(connection);
+    this.client = this.#connection.client;
+    this.connectTimeoutMs = this.#connection.connectTimeoutMs;
   }
 
   /** True when the client has a ready connection. */
   get isReady(): boolean {
-    return this.client.status === 'ready';
+    return this.#connection.isReady;
   }
 
   get isClosed(): boolean {
-    return this.#closed;
-  }
-
-  /** Waits (bounded by connectTimeoutMs) for the first connection attempt, so early calls are not spurious failures. */
-  async #awaitInitialConnect(): Promise<void> {
-    const pending = this.#initialConnect;
-    if (pending === undefined || this.client.status === 'ready') return;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        pending,
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, this.connectTimeoutMs);
-        }),
-      ]);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-    }
+    return this.#connection.isClosed;
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new Error('RedisResponseCache is closed');
+    if (this.#connection.isClosed) throw new Error('RedisResponseCache is closed');
   }
 
   async getOrThrow(key: string): Promise<CachedAnswer | undefined> {
     this.#assertOpen();
-    await this.#awaitInitialConnect();
+    await this.#connection.awaitInitialConnect();
     const json = await this.client.get(this.prefix + key);
     if (json === null) return undefined;
     let value: unknown;
@@ -139,7 +86,7 @@ export class RedisResponseCache implements ResponseCache {
       json = undefined;
     }
     if (ttl === undefined || json === undefined) return false;
-    await this.#awaitInitialConnect();
+    await this.#connection.awaitInitialConnect();
     await this.client.set(this.prefix + key, json, 'PX', ttl);
     return true;
   }
@@ -147,7 +94,7 @@ export class RedisResponseCache implements ResponseCache {
   /** Deletes every key under the prefix with SCAN + UNLINK (never KEYS / FLUSHDB). */
   async clearOrThrow(): Promise<number> {
     this.#assertOpen();
-    await this.#awaitInitialConnect();
+    await this.#connection.awaitInitialConnect();
     const match = `${escapeGlob(this.prefix)}*`;
     let cursor = '0';
     let removed = 0;
@@ -164,7 +111,7 @@ export class RedisResponseCache implements ResponseCache {
   /** Round-trips a PING. */
   async pingOrThrow(): Promise<void> {
     this.#assertOpen();
-    await this.#awaitInitialConnect();
+    await this.#connection.awaitInitialConnect();
     await this.client.ping();
   }
 
@@ -174,7 +121,7 @@ export class RedisResponseCache implements ResponseCache {
    */
   async refreshStatsOrThrow(): Promise<{ entries: number; bytes: number }> {
     this.#assertOpen();
-    await this.#awaitInitialConnect();
+    await this.#connection.awaitInitialConnect();
     const match = `${escapeGlob(this.prefix)}*`;
     let cursor = '0';
     let entries = 0;
@@ -254,23 +201,6 @@ export class RedisResponseCache implements ResponseCache {
 
   /** Closes the connection immediately and stops reconnecting; leaves no timers or sockets. Idempotent. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const client = this.client;
-    if (client.status !== 'end') {
-      let onEnd: (() => void) | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      const ended = new Promise<void>((resolve) => {
-        onEnd = resolve;
-        client.once('end', onEnd);
-      });
-      client.disconnect(false);
-      // With a live socket the client reaches 'end' promptly. While it waits to reconnect there is no
-      // socket to close and no 'end' follows: the grace period lets ioredis' zero-delay timer run.
-      await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, 50)))]);
-      clearTimeout(timer);
-      if (onEnd !== undefined) client.off('end', onEnd);
-    }
-    if (this.#initialConnect !== undefined) await this.#initialConnect;
+    await this.#connection.close();
   }
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { FailFastRedisClient, type FailFastRedisClientOptions } from '../redis/fail-fast-client.js';
 import { assertLimitArgs, decide, type WindowCounts } from './sliding-window.js';
 import type { RateLimitBackendStatus, RateLimitDecision, RateLimiter } from './types.js';
 
@@ -48,19 +49,9 @@ export interface RedisRateLimitResult extends RateLimitDecision {
   serverTimeMs: number;
 }
 
-export interface RedisRateLimiterOptions {
-  /** redis://[user:pass@]host:port[/db] */
-  url: string;
+export interface RedisRateLimiterOptions extends FailFastRedisClientOptions {
   /** Namespace of the counters: `<prefix><key>:<windowStart>`. Default `claude-chat:rl:`. */
   prefix?: string;
-  /** TCP connect timeout (ms). Default 500. */
-  connectTimeoutMs?: number;
-  /** Per-command timeout (ms). Default 500. */
-  commandTimeoutMs?: number;
-  /** Cap of the reconnect backoff (ms); the client keeps reconnecting forever. Default 1000. */
-  maxReconnectDelayMs?: number;
-  /** Receives every client 'error' event (they are otherwise swallowed; never unhandled). */
-  onClientError?: (error: Error) => void;
 }
 
 function toInt(value: unknown): number {
@@ -87,72 +78,28 @@ export class RedisRateLimiter implements RateLimiter {
   readonly prefix: string;
   readonly connectTimeoutMs: number;
   #backendErrors = 0;
-  #closed = false;
-  /** Settles when the first connection attempt succeeds or fails; undefined afterwards. */
-  #initialConnect: Promise<void> | undefined;
+  readonly #connection: FailFastRedisClient;
 
   constructor(options: RedisRateLimiterOptions) {
-    const {
-      url,
-      prefix = DEFAULT_RATE_LIMIT_PREFIX,
-      connectTimeoutMs = 500,
-      commandTimeoutMs = 500,
-      maxReconnectDelayMs = 1000,
-      onClientError,
-    } = options;
+    const { prefix = DEFAULT_RATE_LIMIT_PREFIX, ...connection } = options;
     this.prefix = prefix;
-    this.connectTimeoutMs = connectTimeoutMs;
-    this.client = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-      connectTimeout: connectTimeoutMs,
-      commandTimeout: commandTimeoutMs,
-      // close() tears the socket down at once instead of leaving ioredis' 2 s "graceful end" timer behind.
-      disconnectTimeout: 0,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 16), maxReconnectDelayMs),
-    });
-    this.client.on('error', (error: Error) => {
-      onClientError?.(error);
-    });
-    this.#initialConnect = this.client.connect().then(
-      () => undefined,
-      () => undefined, // reported through 'error'; the client keeps retrying per retryStrategy
-    );
-    void this.#initialConnect.then(() => {
-      this.#initialConnect = undefined;
-    });
+    this.#connection = new FailFastRedisClient(connection);
+    this.client = this.#connection.client;
+    this.connectTimeoutMs = this.#connection.connectTimeoutMs;
   }
 
   /** True when the client has a ready connection. */
   get isReady(): boolean {
-    return this.client.status === 'ready';
+    return this.#connection.isReady;
   }
 
   get isClosed(): boolean {
-    return this.#closed;
+    return this.#connection.isClosed;
   }
 
   /** Redis errors absorbed by `hit` (which then failed open). */
   get backendErrors(): number {
     return this.#backendErrors;
-  }
-
-  /** Waits (bounded by connectTimeoutMs) for the first connection attempt, so early calls are not spurious failures. */
-  async #awaitInitialConnect(): Promise<void> {
-    const pending = this.#initialConnect;
-    if (pending === undefined || this.client.status === 'ready') return;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        pending,
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, this.connectTimeoutMs);
-        }),
-      ]);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-    }
   }
 
   async #runScript(key: string, limit: number, windowMs: number): Promise<unknown> {
@@ -168,8 +115,8 @@ export class RedisRateLimiter implements RateLimiter {
   /** Counts one request atomically in Redis; rejects on any Redis error (or RangeError for bad arguments). */
   async hitOrThrow(key: string, limit: number, windowMs: number): Promise<RedisRateLimitResult> {
     assertLimitArgs(limit, windowMs);
-    if (this.#closed) throw new Error('RedisRateLimiter is closed');
-    await this.#awaitInitialConnect();
+    if (this.#connection.isClosed) throw new Error('RedisRateLimiter is closed');
+    await this.#connection.awaitInitialConnect();
     const reply = await this.#runScript(key, limit, windowMs);
     if (!Array.isArray(reply) || reply.length < 6) throw new Error('unexpected rate-limit script reply');
     const [allowedFlag, current, previous, elapsed, ttl, now] = reply.map(toInt) as [
@@ -208,8 +155,8 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** Round-trips a PING. */
   async pingOrThrow(): Promise<void> {
-    if (this.#closed) throw new Error('RedisRateLimiter is closed');
-    await this.#awaitInitialConnect();
+    if (this.#connection.isClosed) throw new Error('RedisRateLimiter is closed');
+    await this.#connection.awaitInitialConnect();
     await this.client.ping();
   }
 
@@ -219,23 +166,6 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** Closes the connection immediately and stops reconnecting; leaves no timers or sockets. Idempotent. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const client = this.client;
-    if (client.status !== 'end') {
-      let onEnd: (() => void) | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      const ended = new Promise<void>((resolve) => {
-        onEnd = resolve;
-        client.once('end', onEnd);
-      });
-      client.disconnect(false);
-      // With a live socket the client reaches 'end' promptly. While it waits to reconnect there is no
-      // socket to close and no 'end' follows: the grace period lets ioredis' zero-delay timer run.
-      await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, 50)))]);
-      clearTimeout(timer);
-      if (onEnd !== undefined) client.off('end', onEnd);
-    }
-    if (this.#initialConnect !== undefined) await this.#initialConnect;
+    await this.#connection.close();
   }
 }
