@@ -1,3 +1,4 @@
+import { errorMessage, RedisBackendSwitch } from '../redis/backend-switch.js';
 import { MemoryResponseCache } from './memory-cache.js';
 import { RedisResponseCache } from './redis-cache.js';
 import type { CachedAnswer, CacheBackendStatus, ResponseCache, ResponseCacheStats } from './types.js';
@@ -17,10 +18,6 @@ export interface ResilientResponseCacheOptions {
   clock?: () => number;
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * Redis first, memory as fallback. Any Redis failure is absorbed (counted in `backendErrors`), the cache
  * reports `redis_degraded` and reads/writes go to the in-process memory cache until Redis is healthy
@@ -30,114 +27,61 @@ function errorMessage(error: unknown): string {
 export class ResilientResponseCache implements ResponseCache {
   readonly redis: RedisResponseCache;
   readonly memory: MemoryResponseCache;
-  readonly #retryIntervalMs: number;
-  readonly #log: CacheLogFn | undefined;
-  readonly #clock: () => number;
-  #degraded = false;
-  #degradedAt = 0;
-  #lastFailureAt = 0;
-  #closed = false;
+  readonly #switch: RedisBackendSwitch;
   #hits = 0;
   #misses = 0;
   #sets = 0;
-  #backendErrors = 0;
-  readonly #onReady = () => this.#recover('reconnected');
-  #lastClientError: string | undefined;
-  readonly #onClientError = (error: Error) => {
-    this.#lastClientError = error.message;
-  };
-  /** A lost (or never established) connection is one absorbed backend error. */
-  readonly #onClose = () => {
-    if (this.#closed) return;
-    if (this.#degraded) {
-      this.#lastFailureAt = this.#clock();
-      return;
-    }
-    this.#backendErrors += 1;
-    this.#degrade('connection_lost', undefined, this.#lastClientError ?? 'connection closed');
-  };
 
   constructor(options: ResilientResponseCacheOptions) {
     this.redis = options.redis;
     this.memory = options.memory;
-    this.#retryIntervalMs = options.retryIntervalMs ?? 1000;
-    this.#log = options.log;
-    this.#clock = options.clock ?? Date.now;
-    this.redis.client.on('error', this.#onClientError);
-    this.redis.client.on('ready', this.#onReady);
-    this.redis.client.on('close', this.#onClose);
+    const redis = this.redis;
+    this.#switch = new RedisBackendSwitch({
+      client: redis.client,
+      isReady: () => redis.isReady,
+      now: options.clock ?? Date.now,
+      retryIntervalMs: options.retryIntervalMs ?? 1000,
+      log: options.log,
+      events: { degraded: 'cache_backend_degraded', recovered: 'cache_backend_recovered' },
+    });
   }
 
   get backend(): CacheBackendStatus {
-    return this.#degraded ? 'redis_degraded' : 'redis';
-  }
-
-  #emit(event: string, fields: Record<string, unknown>): void {
-    try {
-      this.#log?.(event, fields);
-    } catch {
-      // a failing logger must not break the cache
-    }
-  }
-
-  #degrade(reason: string, operation: string | undefined, error: unknown): void {
-    if (this.#closed) return;
-    this.#lastFailureAt = this.#clock();
-    if (this.#degraded) return;
-    this.#degraded = true;
-    this.#degradedAt = this.#lastFailureAt;
-    const fields: Record<string, unknown> = { reason, fallback: 'memory' };
-    if (operation !== undefined) fields.operation = operation;
-    if (error !== undefined) fields.error = errorMessage(error);
-    this.#emit('cache_backend_degraded', fields);
-  }
-
-  #recover(reason: string): void {
-    if (this.#closed || !this.#degraded) return;
-    this.#degraded = false;
-    this.#lastClientError = undefined;
-    this.#emit('cache_backend_recovered', { reason, degradedMs: this.#clock() - this.#degradedAt });
+    return this.#switch.degraded ? 'redis_degraded' : 'redis';
   }
 
   #redisFailed(operation: string, error: unknown): void {
-    if (this.#closed) return;
-    this.#backendErrors += 1;
-    this.#degrade('operation_failed', operation, error);
-  }
-
-  /** Whether this operation should go to Redis. */
-  #useRedis(): boolean {
-    if (this.#closed) return false;
-    if (!this.#degraded) return true;
-    return this.redis.isReady && this.#clock() - this.#lastFailureAt >= this.#retryIntervalMs;
+    const fields: Record<string, unknown> = { operation };
+    if (error !== undefined) fields.error = errorMessage(error);
+    this.#switch.operationFailed(fields);
   }
 
   async get(key: string): Promise<CachedAnswer | undefined> {
     let value: CachedAnswer | undefined;
-    if (this.#useRedis()) {
+    if (this.#switch.shouldUseRedis()) {
       try {
         value = await this.redis.getOrThrow(key);
-        this.#recover('probe_succeeded');
+        this.#switch.recover('probe_succeeded');
       } catch (error) {
         this.#redisFailed('get', error);
       }
     }
-    if (value === undefined && !this.#closed) value = this.memory.getSync(key);
+    if (value === undefined && !this.#switch.closed) value = this.memory.getSync(key);
     if (value === undefined) this.#misses += 1;
     else this.#hits += 1;
     return value;
   }
 
   async set(key: string, value: CachedAnswer, ttlMs: number): Promise<void> {
-    if (this.#closed) return;
-    if (this.#useRedis()) {
+    if (this.#switch.closed) return;
+    if (this.#switch.shouldUseRedis()) {
       try {
         if (await this.redis.setOrThrow(key, value, ttlMs)) this.#sets += 1;
-        this.#recover('probe_succeeded');
+        this.#switch.recover('probe_succeeded');
         return;
       } catch (error) {
         this.#redisFailed('set', error);
-        if (this.#closed) return;
+        if (this.#switch.closed) return;
       }
     }
     if (this.memory.setSync(key, value, ttlMs)) this.#sets += 1;
@@ -145,12 +89,12 @@ export class ResilientResponseCache implements ResponseCache {
 
   /** Clears memory and, when reachable, the Redis prefix (best effort while degraded). */
   async clear(): Promise<number> {
-    if (this.#closed) return 0;
+    if (this.#switch.closed) return 0;
     let removed = this.memory.clearSync();
-    if (this.#useRedis()) {
+    if (this.#switch.shouldUseRedis()) {
       try {
         removed += await this.redis.clearOrThrow();
-        this.#recover('probe_succeeded');
+        this.#switch.recover('probe_succeeded');
       } catch (error) {
         this.#redisFailed('clear', error);
       }
@@ -160,7 +104,7 @@ export class ResilientResponseCache implements ResponseCache {
 
   /** Refreshes the Redis entry/byte figures reported by stats() while healthy. Never throws. */
   async refreshStats(): Promise<void> {
-    if (!this.#useRedis()) return;
+    if (!this.#switch.shouldUseRedis()) return;
     try {
       await this.redis.refreshStatsOrThrow();
     } catch (error) {
@@ -170,7 +114,7 @@ export class ResilientResponseCache implements ResponseCache {
 
   /** While healthy, entries/bytes are Redis's last refreshed figures; while degraded, memory's. */
   stats(): ResponseCacheStats {
-    const source = this.#degraded ? this.memory.stats() : this.redis.stats();
+    const source = this.#switch.degraded ? this.memory.stats() : this.redis.stats();
     return {
       backend: this.backend,
       entries: source.entries,
@@ -178,16 +122,12 @@ export class ResilientResponseCache implements ResponseCache {
       hits: this.#hits,
       misses: this.#misses,
       sets: this.#sets,
-      backendErrors: this.#backendErrors,
+      backendErrors: this.#switch.backendErrors,
     };
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.redis.client.off('ready', this.#onReady);
-    this.redis.client.off('close', this.#onClose);
-    this.redis.client.off('error', this.#onClientError);
+    if (!this.#switch.close()) return;
     await this.redis.close();
     await this.memory.close();
   }

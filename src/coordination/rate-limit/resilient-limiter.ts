@@ -1,3 +1,4 @@
+import { errorMessage, RedisBackendSwitch } from '../redis/backend-switch.js';
 import { MemoryRateLimiter } from './memory-limiter.js';
 import { RedisRateLimiter } from './redis-limiter.js';
 import { assertLimitArgs } from './sliding-window.js';
@@ -23,10 +24,6 @@ export interface ResilientRateLimiterOptions {
   clock?: RateLimitClock;
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * Redis first, memory as fallback. Any Redis failure is absorbed (counted in `backendErrors`): the
  * limiter reports `redis_degraded`, logs `rate_limit_backend_degraded`, and enforces the limits from the
@@ -37,93 +34,41 @@ function errorMessage(error: unknown): string {
 export class ResilientRateLimiter implements RateLimiter {
   readonly redis: RedisRateLimiter;
   readonly memory: MemoryRateLimiter;
-  readonly #retryIntervalMs: number;
-  readonly #log: RateLimitLogFn | undefined;
-  readonly #clock: RateLimitClock;
-  #degraded = false;
-  #degradedAt = 0;
-  #lastFailureAt = 0;
-  #closed = false;
-  #backendErrors = 0;
-  #lastClientError: string | undefined;
-  readonly #onReady = () => this.#recover('reconnected');
-  readonly #onClientError = (error: Error) => {
-    this.#lastClientError = error.message;
-  };
-  /** A lost (or never established) connection is one absorbed backend error. */
-  readonly #onClose = () => {
-    if (this.#closed) return;
-    if (this.#degraded) {
-      this.#lastFailureAt = this.#clock.now();
-      return;
-    }
-    this.#backendErrors += 1;
-    this.#degrade('connection_lost', this.#lastClientError ?? 'connection closed');
-  };
+  readonly #switch: RedisBackendSwitch;
 
   constructor(options: ResilientRateLimiterOptions) {
     this.redis = options.redis;
     this.memory = options.memory;
-    this.#retryIntervalMs = options.retryIntervalMs ?? 1000;
-    this.#log = options.log;
-    this.#clock = options.clock ?? Date;
-    this.redis.client.on('error', this.#onClientError);
-    this.redis.client.on('ready', this.#onReady);
-    this.redis.client.on('close', this.#onClose);
+    const redis = this.redis;
+    const clock = options.clock ?? Date;
+    this.#switch = new RedisBackendSwitch({
+      client: redis.client,
+      isReady: () => redis.isReady,
+      now: () => clock.now(),
+      retryIntervalMs: options.retryIntervalMs ?? 1000,
+      log: options.log,
+      events: { degraded: 'rate_limit_backend_degraded', recovered: 'rate_limit_backend_recovered' },
+    });
   }
 
   backend(): RateLimitBackendStatus {
-    return this.#degraded || this.#closed ? 'redis_degraded' : 'redis';
+    return this.#switch.degraded || this.#switch.closed ? 'redis_degraded' : 'redis';
   }
 
   /** Redis failures absorbed so far. */
   get backendErrors(): number {
-    return this.#backendErrors;
-  }
-
-  #emit(event: string, fields: Record<string, unknown>): void {
-    try {
-      this.#log?.(event, fields);
-    } catch {
-      // a failing logger must not break rate limiting
-    }
-  }
-
-  #degrade(reason: string, error: unknown): void {
-    if (this.#closed) return;
-    this.#lastFailureAt = this.#clock.now();
-    if (this.#degraded) return;
-    this.#degraded = true;
-    this.#degradedAt = this.#lastFailureAt;
-    this.#emit('rate_limit_backend_degraded', { reason, fallback: 'memory', error: errorMessage(error) });
-  }
-
-  #recover(reason: string): void {
-    if (this.#closed || !this.#degraded) return;
-    this.#degraded = false;
-    this.#lastClientError = undefined;
-    this.#emit('rate_limit_backend_recovered', { reason, degradedMs: this.#clock.now() - this.#degradedAt });
-  }
-
-  /** Whether this hit should go to Redis. */
-  #useRedis(): boolean {
-    if (this.#closed) return false;
-    if (!this.#degraded) return true;
-    return this.redis.isReady && this.#clock.now() - this.#lastFailureAt >= this.#retryIntervalMs;
+    return this.#switch.backendErrors;
   }
 
   async hit(key: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
     assertLimitArgs(limit, windowMs);
-    if (this.#useRedis()) {
+    if (this.#switch.shouldUseRedis()) {
       try {
         const { allowed, remaining, resetMs } = await this.redis.hitOrThrow(key, limit, windowMs);
-        this.#recover('probe_succeeded');
+        this.#switch.recover('probe_succeeded');
         return { allowed, limit, remaining, resetMs };
       } catch (error) {
-        if (!this.#closed) {
-          this.#backendErrors += 1;
-          this.#degrade('operation_failed', error);
-        }
+        this.#switch.operationFailed({ error: errorMessage(error) });
       }
     }
     return this.memory.hitSync(key, limit, windowMs);
@@ -131,11 +76,7 @@ export class ResilientRateLimiter implements RateLimiter {
 
   /** Closes Redis and forgets the memory counters; idempotent. Later hits are served from memory. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.redis.client.off('ready', this.#onReady);
-    this.redis.client.off('close', this.#onClose);
-    this.redis.client.off('error', this.#onClientError);
+    if (!this.#switch.close()) return;
     await this.redis.close();
     await this.memory.close();
   }
