@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import Anthropic from '@anthropic-ai/sdk';
-import { countInputTokens, splitReply, startFakeAnthropic } from './fake-anthropic.js';
+import {
+  OUTPUT_BLOCKED_FAULT,
+  PREFILL_REJECTED_MESSAGE,
+  countInputTokens,
+  splitReply,
+  startFakeAnthropic,
+} from './fake-anthropic.js';
 import type { FakeAnthropic, FakeAnthropicOptions, RecordedRequest } from './fake-anthropic.js';
 
 // ---------------------------------------------------------------------------
@@ -575,6 +581,263 @@ describe('faults', () => {
     const message = (await (await post(fake, messagesBody('again'))).json()) as { content: Array<{ text: string }> };
     expect(message.content[0]!.text).toBe('Echo: again');
     expect(log).toHaveLength(1);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Faults for the failover scenarios
+// ---------------------------------------------------------------------------
+
+describe('scenario faults', () => {
+  it('no_message_stop: sends N deltas, then ends cleanly without message_delta or message_stop', async () => {
+    const fake = await start({ reply: 'one two three four' });
+    fake.enqueueFault({ kind: 'no_message_stop', afterChunks: 2 });
+    const res = await post(fake, messagesBody('x', { stream: true }));
+    expect(res.status).toBe(200);
+    const { text, error } = await drain(res);
+    expect(error).toBeUndefined();
+    const events = parseSse(text);
+    expect(textDeltas(events)).toEqual(['one ', 'two ']);
+    expect(events.at(-1)!.event).toBe('content_block_delta');
+    expect(events.some((e) => e.event === 'message_delta' || e.event === 'message_stop')).toBe(false);
+    expect(only(fake)).toMatchObject({ fault: 'no_message_stop', completed: true, clientClosed: false });
+  });
+
+  it('no_message_stop: with afterChunks past the reply, every delta arrives and still no message_stop', async () => {
+    const fake = await start({ reply: 'a b c' });
+    fake.enqueueFault({ kind: 'no_message_stop', afterChunks: 99 });
+    const events = parseSse(await (await post(fake, messagesBody('x', { stream: true }))).text());
+    expect(textDeltas(events).join('')).toBe('a b c');
+    expect(events.map((e) => e.event)).not.toContain('message_stop');
+    expect(events.map((e) => e.event)).not.toContain('message_delta');
+  });
+
+  it('no_message_stop: a non-streaming reply is cut and has stop_reason null', async () => {
+    const fake = await start({ reply: 'one two three four' });
+    fake.enqueueFault({ kind: 'no_message_stop', afterChunks: 1 });
+    const res = await post(fake, messagesBody());
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ content: [{ type: 'text', text: 'one ' }], stop_reason: null });
+  });
+
+  it('prefill_rejected: a 400 when the last message is an assistant prefill, streaming or not', async () => {
+    const fake = await start();
+    const prefill = [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'Sure, ' },
+    ];
+    fake.setDefaultFault({ kind: 'prefill_rejected' });
+    for (const stream of [false, true]) {
+      const res = await post(fake, messagesBody('x', { messages: prefill, stream }));
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({
+        type: 'error',
+        error: { type: 'invalid_request_error', message: PREFILL_REJECTED_MESSAGE },
+      });
+    }
+    expect(PREFILL_REJECTED_MESSAGE).toMatch(/prefill/);
+    expect(fake.requests.map((r) => r.fault)).toEqual(['prefill_rejected', 'prefill_rejected']);
+  });
+
+  it('prefill_rejected: a request ending with a user message is served normally', async () => {
+    const fake = await start({ reply: 'fine' });
+    fake.enqueueFault({ kind: 'prefill_rejected', message: 'no prefill here' }, { kind: 'prefill_rejected', message: 'no prefill here' });
+    const json = await post(fake, messagesBody());
+    expect(json.status).toBe(200);
+    expect(await json.json()).toMatchObject({ content: [{ text: 'fine' }], stop_reason: 'end_turn' });
+    const events = parseSse(await (await post(fake, messagesBody('x', { stream: true }))).text());
+    expect(textDeltas(events)).toEqual(['fine']);
+    expect(events.at(-1)!.event).toBe('message_stop');
+
+    fake.enqueueFault({ kind: 'prefill_rejected', message: 'no prefill here' });
+    const rejected = await post(fake, messagesBody('x', { messages: [{ role: 'assistant', content: 'A' }] }));
+    expect(await rejected.json()).toMatchObject({ error: { message: 'no prefill here' } });
+  });
+
+  it('refusal: a 200 stream whose message_delta has stop_reason refusal', async () => {
+    const fake = await start({ reply: 'one two three' });
+    fake.enqueueFault({ kind: 'refusal' }, { kind: 'refusal', afterChunks: 2 });
+    for (const expected of [[], ['one ', 'two ']]) {
+      const res = await post(fake, messagesBody('x', { stream: true }));
+      expect(res.status).toBe(200);
+      const events = parseSse(await res.text());
+      expect(textDeltas(events)).toEqual(expected);
+      const messageDelta = dataOf(events.find((e) => e.event === 'message_delta')!);
+      expect(messageDelta.delta).toEqual({ stop_reason: 'refusal', stop_sequence: null });
+      expect(events.at(-1)!.event).toBe('message_stop');
+    }
+    expect(fake.requests.map((r) => r.fault)).toEqual(['refusal', 'refusal']);
+  });
+
+  it('refusal: a non-streaming 200 with stop_reason refusal, also through the SDK', async () => {
+    const fake = await start({ reply: 'one two three' });
+    fake.enqueueFault({ kind: 'refusal', afterChunks: 1 });
+    const message = await sdk(fake).messages.create({
+      model: MODEL,
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'x' }],
+    });
+    expect(message.stop_reason).toBe('refusal');
+    expect(message.content).toEqual([{ type: 'text', text: 'one ' }]);
+  });
+
+  it('OUTPUT_BLOCKED_FAULT: the 400 form of a content-filter refusal', async () => {
+    const fake = await start();
+    fake.enqueueFault(OUTPUT_BLOCKED_FAULT);
+    const res = await post(fake, messagesBody('x', { stream: true }));
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: { type: 'invalid_request_error', message: 'Output blocked by content filtering policy' },
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Per-model behaviour
+// ---------------------------------------------------------------------------
+
+const PRIMARY = 'claude-primary';
+const FALLBACK = 'claude-fallback';
+
+function forModel(model: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return messagesBody('hi', { model, ...extra });
+}
+
+async function statusesFor(fake: FakeAnthropic, model: string, n: number): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let i = 0; i < n; i += 1) {
+    const res = await post(fake, forModel(model));
+    await res.arrayBuffer();
+    statuses.push(res.status);
+  }
+  return statuses;
+}
+
+describe('setModelBehavior', () => {
+  it('consumes the model faults in order, then serves ok by default', async () => {
+    const fake = await start();
+    fake.setModelBehavior(PRIMARY, {
+      faults: [
+        { kind: 'status', status: 429, retryAfterSeconds: 2 },
+        { kind: 'status', status: 500 },
+        { kind: 'status', status: 503 },
+      ],
+    });
+    expect(await statusesFor(fake, PRIMARY, 5)).toEqual([429, 500, 503, 200, 200]);
+    expect(fake.requestsFor(PRIMARY).map((r) => r.fault ?? 'ok')).toEqual(['status', 'status', 'status', 'ok', 'ok']);
+  });
+
+  it('applies `then` after the faults, for every later request', async () => {
+    const fake = await start();
+    fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 500 }], then: { kind: 'status', status: 503 } });
+    expect(await statusesFor(fake, PRIMARY, 4)).toEqual([500, 503, 503, 503]);
+    fake.setModelBehavior(PRIMARY, { then: 'ok' });
+    expect(await statusesFor(fake, PRIMARY, 1)).toEqual([200]);
+  });
+
+  it('does not mutate the caller\'s faults array, and setting again restarts the script', async () => {
+    const fake = await start();
+    const behavior = { faults: [{ kind: 'status', status: 500 } as const] };
+    fake.setModelBehavior(PRIMARY, behavior);
+    expect(await statusesFor(fake, PRIMARY, 2)).toEqual([500, 200]);
+    expect(behavior.faults).toHaveLength(1);
+    fake.setModelBehavior(PRIMARY, behavior);
+    expect(await statusesFor(fake, PRIMARY, 2)).toEqual([500, 200]);
+  });
+
+  it('untilMs: `then` applies only until that long after the behaviour was set', async () => {
+    const fake = await start();
+    // A wide window, so a loaded machine cannot push the first two requests past it.
+    fake.setModelBehavior(PRIMARY, { then: { kind: 'status', status: 503 }, untilMs: 1000 });
+    const setAt = Date.now();
+    expect(await statusesFor(fake, PRIMARY, 2)).toEqual([503, 503]);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1050 - (Date.now() - setAt))));
+    expect(await statusesFor(fake, PRIMARY, 2)).toEqual([200, 200]);
+    const log = fake.requestsFor(PRIMARY);
+    expect(log.map((r) => r.fault ?? 'ok')).toEqual(['status', 'status', 'ok', 'ok']);
+    expect(log[1]!.at - setAt).toBeLessThan(1000);
+    expect(log[2]!.at - setAt).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('untilMs does not cut the explicit faults short', async () => {
+    const fake = await start();
+    fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 429 }], then: { kind: 'status', status: 503 }, untilMs: 0 });
+    expect(await statusesFor(fake, PRIMARY, 2)).toEqual([429, 200]);
+  });
+
+  it('isolates models: others keep the global queue and default fault, untouched by the model script', async () => {
+    const fake = await start();
+    fake.setModelBehavior(PRIMARY, { then: { kind: 'status', status: 503 } });
+    fake.enqueueFault({ kind: 'status', status: 429 });
+    expect(await statusesFor(fake, PRIMARY, 2)).toEqual([503, 503]);
+    expect(fake.pendingFaults).toHaveLength(1); // the primary did not take the global fault
+    expect(await statusesFor(fake, FALLBACK, 2)).toEqual([429, 200]);
+
+    fake.setDefaultFault({ kind: 'status', status: 500 });
+    fake.setModelBehavior(FALLBACK, { faults: [{ kind: 'status', status: 529 }] });
+    expect(await statusesFor(fake, FALLBACK, 2)).toEqual([529, 200]);
+    expect(await statusesFor(fake, MODEL, 1)).toEqual([500]);
+
+    expect(fake.requestsFor(PRIMARY)).toHaveLength(2);
+    expect(fake.requestsFor(FALLBACK).map((r) => r.model)).toEqual([FALLBACK, FALLBACK, FALLBACK, FALLBACK]);
+    expect(fake.requestsFor('nobody')).toEqual([]);
+  });
+
+  it('null removes a model behaviour, handing the model back to the global faults', async () => {
+    const fake = await start();
+    fake.setModelBehavior(PRIMARY, { then: { kind: 'status', status: 503 } });
+    fake.setModelBehavior(PRIMARY, null);
+    fake.enqueueFault({ kind: 'status', status: 429 });
+    expect(await statusesFor(fake, PRIMARY, 2)).toEqual([429, 200]);
+  });
+
+  it('per-model reply, chunking and pacing, while other models keep the global ones', async () => {
+    const fake = await start({ reply: 'global reply text' });
+    fake.setModelBehavior(FALLBACK, { reply: (body) => `from ${body.model} a b c d`, chunkCount: 2, chunkDelayMs: 40 });
+    const began = Date.now();
+    const events = parseSse(await (await post(fake, forModel(FALLBACK, { stream: true }))).text());
+    expect(Date.now() - began).toBeGreaterThanOrEqual(30);
+    expect(textDeltas(events)).toEqual(['from claude-fallback a ', 'b c d']);
+    const message = (await (await post(fake, forModel(FALLBACK))).json()) as Record<string, unknown>;
+    expect(message).toMatchObject({ model: FALLBACK, content: [{ text: `from ${FALLBACK} a b c d` }] });
+
+    const other = parseSse(await (await post(fake, forModel(PRIMARY, { stream: true }))).text());
+    expect(textDeltas(other)).toEqual(['global ', 'reply ', 'text']);
+  });
+
+  it('drives streaming faults per model, e.g. a cut primary and a healthy fallback', async () => {
+    const fake = await start({ reply: 'one two three four' });
+    fake.setModelBehavior(PRIMARY, { then: { kind: 'cut_mid_stream', afterChunks: 2 } });
+    const cut = await drain(await post(fake, forModel(PRIMARY, { stream: true })));
+    expect(cut.error).toBeDefined();
+    expect(textDeltas(parseSse(cut.text))).toEqual(['one ', 'two ']);
+    const whole = await drain(await post(fake, forModel(FALLBACK, { stream: true })));
+    expect(whole.error).toBeUndefined();
+    expect(parseSse(whole.text).at(-1)!.event).toBe('message_stop');
+    expect(fake.requestsFor(PRIMARY)[0]).toMatchObject({ fault: 'cut_mid_stream', completed: false });
+  });
+
+  it('requestsFor lists only POST /v1/messages for that model, as a snapshot', async () => {
+    const fake = await start();
+    await post(fake, forModel(PRIMARY), { path: '/v1/messages/count_tokens' });
+    await post(fake, forModel(PRIMARY));
+    await post(fake, forModel(FALLBACK));
+    const list = fake.requestsFor(PRIMARY);
+    expect(list.map((r) => r.path)).toEqual(['/v1/messages']);
+    await post(fake, forModel(PRIMARY));
+    expect(list).toHaveLength(1);
+    expect(fake.requestsFor(PRIMARY)).toHaveLength(2);
+  });
+
+  it('reset() clears model behaviours', async () => {
+    const fake = await start();
+    fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 500 }], then: { kind: 'status', status: 503 }, reply: 'scripted' });
+    await statusesFor(fake, PRIMARY, 1);
+    fake.reset();
+    expect(fake.requestsFor(PRIMARY)).toEqual([]);
+    const res = await post(fake, forModel(PRIMARY));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ content: [{ text: 'Echo: hi' }] });
   });
 });
 

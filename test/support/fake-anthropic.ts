@@ -4,7 +4,9 @@
  * It listens on 127.0.0.1 (random port), speaks the same JSON and SSE wire format as
  * api.anthropic.com, records every request, and can be scripted to fail in the ways the
  * real API (or the network in front of it) fails: error statuses, resets, hangs, slow first
- * tokens, cut / stalled / malformed streams and in-stream error events.
+ * tokens, cut / stalled / malformed / unterminated streams, in-stream error events, refusals and
+ * prefill rejections. Faults come from a global queue / default, or per model via
+ * `setModelBehavior`, so one fake can play a failing primary and a healthy fallback at once.
  */
 import http from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -34,9 +36,61 @@ export type Fault =
   | { kind: 'cut_mid_stream'; afterChunks: number }
   | { kind: 'stall_mid_stream'; afterChunks: number }
   | { kind: 'malformed_event'; afterChunks: number }
-  | { kind: 'error_event'; afterChunks: number; errorType?: string; message?: string };
+  | { kind: 'error_event'; afterChunks: number; errorType?: string; message?: string }
+  /**
+   * Streaming: sends the first N text deltas (all of them when N exceeds the reply), then ends the
+   * response cleanly: no content_block_stop, message_delta or message_stop. Non-streaming: a 200
+   * message with the text cut to N chunks and `stop_reason: null` (which the real API never sends).
+   */
+  | { kind: 'no_message_stop'; afterChunks: number }
+  /**
+   * Only when the last message has role `assistant` (a prefill): 400 invalid_request_error saying the
+   * model does not support prefill. Otherwise the request is served normally (the fault is still consumed
+   * and recorded). Streaming and non-streaming alike.
+   */
+  | { kind: 'prefill_rejected'; message?: string }
+  /**
+   * Anthropic's form of a refused answer: a normal 200 (stream or JSON) whose stop_reason is "refusal",
+   * after `afterChunks` text chunks (default 0: empty text). For the 400 form ("Output blocked by content
+   * filtering policy") use a `status` fault, e.g. `OUTPUT_BLOCKED_FAULT`.
+   */
+  | { kind: 'refusal'; afterChunks?: number };
 
 export type FaultKind = Fault['kind'];
+
+/** The 400 form of a content-filter refusal, as a `status` fault. */
+export const OUTPUT_BLOCKED_FAULT: Fault = Object.freeze({
+  kind: 'status',
+  status: 400,
+  errorType: 'invalid_request_error',
+  message: 'Output blocked by content filtering policy',
+});
+
+/** The message of a `prefill_rejected` fault unless it sets its own. */
+export const PREFILL_REJECTED_MESSAGE =
+  'This model does not support assistant message prefill. The conversation must end with a user message.';
+
+/**
+ * Scripted behaviour for requests whose body `model` equals one model name (see `setModelBehavior`).
+ * It replaces the global fault queue / default fault for those requests only.
+ */
+export interface ModelBehavior {
+  /** Consumed in order, one per `POST /v1/messages` for this model (regardless of `untilMs`). */
+  faults?: Fault[];
+  /** What applies once `faults` is exhausted. Default 'ok'. */
+  then?: Fault | 'ok';
+  /** Overrides the global reply for this model. */
+  reply?: string | ReplyFn;
+  /** Overrides the global delay between streamed deltas for this model. */
+  chunkDelayMs?: number;
+  /** Overrides the global chunking for this model (replacing any chunkSize). */
+  chunkCount?: number;
+  /**
+   * `then` applies only to requests arriving less than this many ms after the behaviour was set;
+   * later ones are served 'ok' (e.g. "503 for 60 s, then recovers").
+   */
+  untilMs?: number;
+}
 
 export interface RecordedRequest {
   /** Date.now() when the request arrived. */
@@ -50,6 +104,7 @@ export interface RecordedRequest {
   /** Lower-cased header names; repeated headers joined with ", ". */
   headers: Record<string, string>;
   authVia: 'x-api-key' | 'bearer' | null;
+  /** The fault this request consumed (a prefill_rejected fault may not have fired; see its doc). */
   fault?: FaultKind;
   /** The client went away before the fake finished its response. */
   clientClosed: boolean;
@@ -130,7 +185,15 @@ export interface FakeAnthropic {
   enqueueFault(...faults: Fault[]): void;
   /** A fault for every `POST /v1/messages` while the queue is empty; null clears it. */
   setDefaultFault(fault: Fault | null): void;
-  /** Clears the request log and all faults, and restores the start options (reply, tool use, chunking, delay). */
+  /**
+   * Scripts requests whose body `model` equals `model`: they take faults from `behavior` instead of the
+   * global queue / default fault (which other models keep using). Replaces any earlier behaviour for the
+   * model and restarts its `untilMs` clock; null removes it.
+   */
+  setModelBehavior(model: string, behavior: ModelBehavior | null): void;
+  /** The `POST /v1/messages` requests whose body `model` was `model`, in arrival order (a snapshot). */
+  requestsFor(model: string): RecordedRequest[];
+  /** Clears the request log, all faults and model behaviours, and restores the start options (reply, tool use, chunking, delay). */
   reset(): void;
   /** Resolves once `predicate(fake)` is true; rejects after timeoutMs. A throwing predicate counts as false. */
   waitFor(predicate: (fake: FakeAnthropic) => boolean, timeoutMs?: number): Promise<void>;
@@ -273,7 +336,8 @@ interface ReplyPlan {
   textChunks: string[];
   tool: { id: string; name: string; input: Record<string, unknown>; jsonPieces: string[] } | null;
   toolFirst: boolean;
-  stopReason: 'end_turn' | 'tool_use' | 'max_tokens';
+  /** null only for the non-streaming form of `no_message_stop`. */
+  stopReason: 'end_turn' | 'tool_use' | 'max_tokens' | 'refusal' | null;
   inputTokens: number;
   outputTokens: number;
 }
@@ -311,6 +375,20 @@ function planReply(body: MessagesRequestBody, settings: ReplySettings): ReplyPla
     stopReason: truncated ? 'max_tokens' : tool ? 'tool_use' : 'end_turn',
     inputTokens: countInputTokens(body),
     outputTokens: Math.max(1, textChunks.length + (tool?.jsonPieces.length ?? 0)),
+  };
+}
+
+/** The first `chunks` text chunks only, no tool call. */
+function cutPlan(plan: ReplyPlan, chunks: number, stopReason: ReplyPlan['stopReason']): ReplyPlan {
+  const textChunks = plan.textChunks.slice(0, Math.max(0, chunks));
+  return {
+    ...plan,
+    textChunks,
+    text: textChunks.join(''),
+    tool: null,
+    toolFirst: false,
+    stopReason,
+    outputTokens: Math.max(1, textChunks.length),
   };
 }
 
@@ -584,6 +662,7 @@ class FakeAnthropicServer implements FakeAnthropic {
   private readonly exchanges = new Set<Exchange>();
   private readonly faultQueue: Fault[] = [];
   private defaultFault: Fault | null = null;
+  private readonly modelBehaviors = new Map<string, ModelState>();
   private settings: ReplySettings;
   private closing = false;
   private closePromise: Promise<void> | null = null;
@@ -651,11 +730,28 @@ class FakeAnthropicServer implements FakeAnthropic {
     this.defaultFault = fault;
   }
 
+  setModelBehavior(model: string, behavior: ModelBehavior | null): void {
+    if (behavior === null) {
+      this.modelBehaviors.delete(model);
+      return;
+    }
+    this.modelBehaviors.set(model, {
+      behavior: { ...behavior },
+      faults: [...(behavior.faults ?? [])],
+      setAt: Date.now(),
+    });
+  }
+
+  requestsFor(model: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === 'POST' && r.path === '/v1/messages' && r.model === model);
+  }
+
   reset(): void {
     // Cleared in place so callers holding `fake.requests` keep a live view.
     this.requests.length = 0;
     this.faultQueue.length = 0;
     this.defaultFault = null;
+    this.modelBehaviors.clear();
     this.settings = initialSettings(this.options);
   }
 
@@ -705,8 +801,27 @@ class FakeAnthropicServer implements FakeAnthropic {
     socket.on('close', () => this.sockets.delete(socket));
   }
 
-  private nextFault(): Fault | null {
-    return this.faultQueue.shift() ?? this.defaultFault;
+  private nextFault(record: RecordedRequest): Fault | null {
+    const state = record.model === undefined ? undefined : this.modelBehaviors.get(record.model);
+    if (!state) return this.faultQueue.shift() ?? this.defaultFault;
+    const queued = state.faults.shift();
+    if (queued) return queued;
+    const { then = 'ok', untilMs } = state.behavior;
+    if (then === 'ok') return null;
+    if (untilMs !== undefined && record.at - state.setAt >= untilMs) return null;
+    return then;
+  }
+
+  /** The reply settings for one request: the global ones, overridden by its model's behaviour. */
+  private settingsFor(model: string): ReplySettings {
+    const behavior = this.modelBehaviors.get(model)?.behavior;
+    if (!behavior) return this.settings;
+    return {
+      reply: behavior.reply ?? this.settings.reply,
+      toolUse: this.settings.toolUse,
+      chunking: behavior.chunkCount === undefined ? this.settings.chunking : { chunkCount: behavior.chunkCount },
+      chunkDelayMs: behavior.chunkDelayMs === undefined ? this.settings.chunkDelayMs : Math.max(0, behavior.chunkDelayMs),
+    };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -745,7 +860,7 @@ class FakeAnthropicServer implements FakeAnthropic {
 
   private async handleMessages(record: RecordedRequest, exchange: Exchange): Promise<void> {
     // Faults come before validation: a real 429/529 or a dead connection does not look at the body.
-    const fault = this.nextFault();
+    const fault = this.nextFault(record);
     if (fault) record.fault = fault.kind;
     if (fault && applyConnectionFault(fault, exchange)) return;
 
@@ -755,9 +870,15 @@ class FakeAnthropicServer implements FakeAnthropic {
       return;
     }
     const body = validation.value;
-    const plan = planReply(body, this.settings);
+    if (fault?.kind === 'prefill_rejected' && body.messages.at(-1)?.role === 'assistant') {
+      exchange.sendError(400, 'invalid_request_error', fault.message ?? PREFILL_REJECTED_MESSAGE);
+      return;
+    }
+    const settings = this.settingsFor(body.model);
+    let plan = planReply(body, settings);
+    if (fault?.kind === 'refusal') plan = cutPlan(plan, fault.afterChunks ?? 0, 'refusal');
     const streamFault = fault && isStreamFault(fault) ? fault : null;
-    if (body.stream === true) await writeStream(exchange, plan, streamFault, this.settings.chunkDelayMs);
+    if (body.stream === true) await writeStream(exchange, plan, streamFault, settings.chunkDelayMs);
     else await writeMessageJson(exchange, plan, streamFault);
   }
 
@@ -844,12 +965,29 @@ function parseBody(raw: string): unknown {
 // Fault behaviour
 // ---------------------------------------------------------------------------
 
+interface ModelState {
+  behavior: ModelBehavior;
+  /** The behaviour's faults not yet consumed. */
+  faults: Fault[];
+  setAt: number;
+}
+
 type ConnectionFault = Extract<Fault, { kind: 'status' | 'reset_before_headers' | 'no_response' }>;
-type StreamFault = Exclude<Fault, ConnectionFault>;
+/** Faults that change what the reply is rather than how it is delivered (handled in handleMessages). */
+type ContentFault = Extract<Fault, { kind: 'prefill_rejected' | 'refusal' }>;
+type StreamFault = Exclude<Fault, ConnectionFault | ContentFault>;
 type MidStreamFault = Exclude<StreamFault, { kind: 'slow_first_token' }>;
 
+const NON_STREAM_FAULT_KINDS: ReadonlySet<FaultKind> = new Set<FaultKind>([
+  'status',
+  'reset_before_headers',
+  'no_response',
+  'prefill_rejected',
+  'refusal',
+]);
+
 function isStreamFault(fault: Fault): fault is StreamFault {
-  return fault.kind !== 'status' && fault.kind !== 'reset_before_headers' && fault.kind !== 'no_response';
+  return !NON_STREAM_FAULT_KINDS.has(fault.kind);
 }
 
 /** Handles faults that replace the response entirely; returns true when it did. */
@@ -925,6 +1063,9 @@ function applyMidStreamFault(fault: MidStreamFault, exchange: Exchange): void {
       exchange.end(sseFrame('error', errorPayload(errorType, fault.message, exchange.requestId)));
       return;
     }
+    case 'no_message_stop':
+      exchange.end();
+      return;
   }
 }
 
@@ -951,6 +1092,9 @@ async function writeMessageJson(exchange: Exchange, plan: ReplyPlan, fault: Stre
       exchange.sendError(STATUS_BY_ERROR_TYPE[errorType] ?? 500, errorType, fault.message);
       return;
     }
+    case 'no_message_stop':
+      exchange.sendJson(200, messageJson(cutPlan(plan, fault.afterChunks, null)));
+      return;
     default:
       exchange.sendJsonText(200, body);
   }
