@@ -24,6 +24,8 @@ import { Metrics } from './observability/metrics/metrics.js';
 import { installHttpMetrics } from './observability/metrics/http-metrics.js';
 import { wireOperations, type Operations } from './wiring/operations.js';
 import { createRateLimiter } from './coordination/rate-limit/resilient-limiter.js';
+import { MessagesGateway } from './gateway/messages-gateway.js';
+import { gatewayRoutes } from './gateway/gateway-routes.js';
 
 export interface Application {
   http: FastifyInstance;
@@ -101,6 +103,9 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     redisUrl: config.redisUrl,
     log: (event, fields) => logger.warn({ event, component: 'rate_limit', ...fields }),
   });
+  const gateway = config.routing
+    ? new MessagesGateway(config.routing, resilience.registry, { timers: config.timeouts, delaysMs: config.retry.delaysMs, maxRetryAfterMs: config.retry.maxRetryAfterMs }, logger)
+    : null;
   const operations = wireOperations({
     config,
     logger,
@@ -144,7 +149,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
       corsOrigins: config.corsOrigins,
       maxHeaderBytes: config.input.maxHeaderBytes,
       maxHeaders: config.input.maxHeaders,
-      plugins: operations.routes,
+      plugins: [...operations.routes, gatewayRoutes(gateway)],
       instrument: (app) => installHttpMetrics(app, metrics),
     },
   );
@@ -181,6 +186,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
           await attempt('reconciler', () => reconciler.stop());
           await attempt('cache', () => fallbacks.cache.close());
           await attempt('rate_limiter', () => limiter.close());
+          await attempt('gateway', () => gateway?.close());
           await attempt('store', () => store.close());
         },
       },

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { KeyRing, parseKeyEntries, sha256 } from './auth/key-ring.js';
+import { defaultRoutingConfig, loadRoutingConfig, RoutingConfigError, type RoutingConfig } from './gateway/routing/routing-config.js';
 import { z } from 'zod';
 
 /** One entry per environment variable: the single source for validation, defaults and `--help`. */
@@ -51,6 +52,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'DEGRADED_MODEL', default: 'claude-haiku-4-5', description: 'Smaller, faster model used by degraded_service.' },
   { env: 'DEGRADED_MAX_TOKENS', default: '1024', description: 'max_tokens cap for degraded_service answers.' },
   { env: 'ALTERNATIVE_PROVIDERS', secret: true, description: 'JSON list of alternative upstreams for alternative_provider: [{"name","base_url","api_key" or "api_key_env","model"?}].' },
+  { env: 'CONFIG_FILE', description: 'JSON or YAML routing file for /v1/messages: model → ordered upstream targets, context fallback, per-target breakers. Unset: every model goes to ANTHROPIC_BASE_URL with ANTHROPIC_API_KEY.' },
   { env: 'API_KEYS', secret: true, description: 'Client API keys, comma-separated, each "name:key" (or a bare key). Sent as Authorization: Bearer or x-api-key.' },
   { env: 'API_KEYS_FILE', description: 'File of client keys, one per line: "name:key", or "name:sha256:<hex>" to store only the hash.' },
   { env: 'ADMIN_API_KEY', secret: true, description: 'Key for management routes (breaker reset, cache clear) and for seeing every session.' },
@@ -154,6 +156,7 @@ const schema = z.object({
   DEGRADED_MODEL: z.string().min(1).max(200),
   DEGRADED_MAX_TOKENS: positiveInt.max(128_000),
   ALTERNATIVE_PROVIDERS: jsonText.pipe(alternativesSchema).optional(),
+  CONFIG_FILE: z.string().min(1).optional(),
   API_KEYS: z.string().optional(),
   API_KEYS_FILE: z.string().min(1).optional(),
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -239,6 +242,8 @@ export interface AppConfig {
   corsOrigins: string[];
   rateLimits: { windowMs: number; chat: number; session: number; analytics: number; default: number };
   input: { cwdRoot: string; allowedTools: string[]; maxHeaderBytes: number; maxHeaders: number };
+  /** Routing of /v1/messages; null when there is neither a CONFIG_FILE nor an API key. */
+  routing: RoutingConfig | null;
   shutdown: { drainDelayMs: number; graceMs: number; timeoutMs: number; batchSize: number; sessionTimeoutMs: number; batchTimeoutMs: number };
   checkpointIntervalMs: number;
 }
@@ -342,6 +347,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       default: c.RATE_LIMIT_DEFAULT,
     },
     input: { cwdRoot: resolve(c.SESSION_CWD_ROOT), allowedTools: c.ALLOWED_TOOLS, maxHeaderBytes: c.MAX_HEADER_BYTES, maxHeaders: c.MAX_HEADERS },
+    routing: loadRouting(c.CONFIG_FILE, env, c.ANTHROPIC_BASE_URL.replace(/\/+$/, ''), c.ANTHROPIC_API_KEY),
     shutdown: {
       drainDelayMs: c.SHUTDOWN_DRAIN_DELAY_MS,
       graceMs: c.SHUTDOWN_GRACE_MS,
@@ -381,6 +387,16 @@ function loadKeyRing(inline: string | undefined, file: string | undefined, admin
     }
   }
   return new KeyRing(entries, admin ? sha256(admin) : undefined);
+}
+
+function loadRouting(file: string | undefined, env: NodeJS.ProcessEnv, baseUrl: string, apiKey: string | undefined): RoutingConfig | null {
+  if (!file) return apiKey ? defaultRoutingConfig(baseUrl, apiKey) : null;
+  try {
+    return loadRoutingConfig(file, env);
+  } catch (error) {
+    if (error instanceof RoutingConfigError) throw new ConfigError([`CONFIG_FILE=${JSON.stringify(file)}: ${error.message}`]);
+    throw new ConfigError([`CONFIG_FILE=${JSON.stringify(file)}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
 }
 
 /** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
