@@ -97,6 +97,8 @@ export class MessagesGateway {
     const plan = route.targets.map((t) => this.target(route.model, t));
     let attempts = 0;
     let lastFailure: GatewayOutcome | undefined;
+    /** The primary's own failure: what the caller hears when no target could answer. */
+    let primaryFailure: GatewayOutcome | undefined;
     let usedContextFallback = false;
     for (let index = 0; index < plan.length; index++) {
       const target = plan[index] as GatewayTarget;
@@ -106,6 +108,7 @@ export class MessagesGateway {
         const outcome = await this.attempt(target, body, stream, headers, signal, attempts, index > 0);
         if (outcome.kind !== 'error') return outcome;
         lastFailure = outcome;
+        if (index === 0) primaryFailure = outcome;
         const error = outcome.error;
         if (error instanceof CircuitOpenError) break; // this target is resting: next one
         const failureClass = (error as { failureClass?: string }).failureClass;
@@ -119,7 +122,11 @@ export class MessagesGateway {
             const answer = await this.attempt(bigger, body, stream, headers, signal, attempts, true);
             return answer;
           }
-          return outcome; // the caller's to see: never retried, never hidden behind another model
+          // On the primary a client error is the caller's to see: never retried, never hidden behind
+          // another model. On a fallback it only says that target cannot take this request (e.g. an
+          // assistant prefill): move on, and report the primary's failure if nothing answers.
+          if (index === 0) return outcome;
+          break;
         }
         // A silent upstream is not retried: the next target is tried at once.
         if (error instanceof UpstreamTimeoutError && error.timer === 'connect') break;
@@ -136,7 +143,9 @@ export class MessagesGateway {
         }
       }
     }
-    return lastFailure ?? { kind: 'error', error: new ProviderError('api_error', 'No target could answer', 'retryable'), attempts };
+    const failure = primaryFailure ?? lastFailure;
+    if (failure && failure.kind === 'error') return { ...failure, attempts };
+    return { kind: 'error', error: new ProviderError('api_error', 'No target could answer', 'retryable'), attempts };
   }
 
   /** One call to one target: admitted by its breaker, bounded by the timers, outcome reported once. */
