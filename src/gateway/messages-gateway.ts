@@ -128,8 +128,9 @@ export class MessagesGateway {
           if (index === 0) return outcome;
           break;
         }
-        // A silent upstream is not retried: the next target is tried at once.
-        if (error instanceof UpstreamTimeoutError && error.timer === 'connect') break;
+        // A silent upstream is not retried: the next target is tried at once. (Without streaming the
+        // headers only come with the whole answer, so there the total timer is the silence detector.)
+        if (error instanceof UpstreamTimeoutError && (error.timer === 'connect' || (!stream && error.timer === 'total'))) break;
         if (retry < route.retries) {
           const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
           const base = this.settings.delaysMs[Math.min(retry, this.settings.delaysMs.length - 1)] ?? 1000;
@@ -194,8 +195,13 @@ export class MessagesGateway {
         } catch (error) {
           throw this.reason(controller, error);
         }
+        const json = Buffer.concat(chunks);
+        // A 200 is only an answer if it is a whole message: garbage or a message cut short (no
+        // stop_reason) is a failure to retry or fail over, never something to hand the caller.
+        const problem = incompleteMessage(json);
+        if (problem) throw problem;
         permit.success(performance.now() - started);
-        return { kind: 'json', status: 200, body: Buffer.concat(chunks), target, attempts, fallback };
+        return { kind: 'json', status: 200, body: json, target, attempts, fallback };
       }
       const primed = await this.prime(response, timers, controller, permit);
       handedOver = true;
@@ -311,6 +317,19 @@ export class MessagesGateway {
   async close(): Promise<void> {
     await Promise.all([...this.upstreams.values()].map((u) => u.destroy()));
   }
+}
+
+function incompleteMessage(body: Buffer): ProviderError | undefined {
+  let message: { type?: unknown; stop_reason?: unknown };
+  try {
+    message = JSON.parse(body.toString('utf8')) as typeof message;
+  } catch {
+    return new ProviderError('malformed_event', 'The upstream answered with an unreadable body', 'retryable');
+  }
+  if (message.type !== 'message' || message.stop_reason === null || message.stop_reason === undefined) {
+    return new ProviderError('stream_cut', 'The upstream answered with an incomplete message', 'retryable');
+  }
+  return undefined;
 }
 
 function isJson(text: string): boolean {
