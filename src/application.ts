@@ -26,6 +26,7 @@ import { wireOperations, type Operations } from './wiring/operations.js';
 import { createRateLimiter } from './coordination/rate-limit/resilient-limiter.js';
 import { MessagesGateway } from './gateway/messages-gateway.js';
 import { gatewayRoutes } from './gateway/gateway-routes.js';
+import { GatewayProvider } from './gateway/gateway-provider.js';
 
 export interface Application {
   http: FastifyInstance;
@@ -58,16 +59,25 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
   const recovered = store.recoverInProgressMessages();
   if (recovered > 0) logger.warn({ event: LogEvent.turnsRecovered, messages: recovered });
   const rawProvider = overrides.provider ?? createProvider(config);
-  logger.info({ event: LogEvent.providerSelected, provider: rawProvider.name, simulated: rawProvider.simulated, model: config.defaultModel });
-  if (rawProvider.simulated) {
-    logger.warn({ event: LogEvent.providerSelected, provider: rawProvider.name, simulated: true }, 'no ANTHROPIC_API_KEY: answers are simulated, not from Claude');
-  }
   const metrics = new Metrics();
-  const resilience = wireResilience(config, rawProvider, logger, metrics);
+  // With a routing file, chat sessions go through the same gateway routing as /v1/messages.
+  let gateway: MessagesGateway | null = null;
+  const resilience = wireResilience(config, rawProvider, logger, metrics, (registry) => {
+    gateway = config.routing
+      ? new MessagesGateway(config.routing, registry, { timers: config.timeouts, delaysMs: config.retry.delaysMs, maxRetryAfterMs: config.retry.maxRetryAfterMs }, logger)
+      : null;
+    return config.routingFile && gateway && !overrides.provider
+      ? { provider: new GatewayProvider(gateway), retriesInside: true }
+      : { provider: rawProvider, retriesInside: false };
+  });
   if (!config.auth.keys.configured || config.auth.disabled) {
     logger.warn({ event: LogEvent.authDisabled, host: config.host }, 'no API keys: anyone who can reach this address can use every route');
   }
   const provider = resilience.provider;
+  logger.info({ event: LogEvent.providerSelected, provider: provider.name, simulated: provider.simulated, model: config.defaultModel });
+  if (provider.simulated) {
+    logger.warn({ event: LogEvent.providerSelected, provider: provider.name, simulated: true }, 'no ANTHROPIC_API_KEY: answers are simulated, not from Claude');
+  }
   const activeTurns = new ActiveTurns();
   const readiness = new Readiness();
   const reconciler = new ProvisionalReconciler(store, config.fallbacks.reconcileIntervalMs, logger);
@@ -103,9 +113,6 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     redisUrl: config.redisUrl,
     log: (event, fields) => logger.warn({ event, component: 'rate_limit', ...fields }),
   });
-  const gateway = config.routing
-    ? new MessagesGateway(config.routing, resilience.registry, { timers: config.timeouts, delaysMs: config.retry.delaysMs, maxRetryAfterMs: config.retry.maxRetryAfterMs }, logger)
-    : null;
   const operations = wireOperations({
     config,
     logger,

@@ -244,6 +244,8 @@ export interface AppConfig {
   input: { cwdRoot: string; allowedTools: string[]; maxHeaderBytes: number; maxHeaders: number };
   /** Routing of /v1/messages; null when there is neither a CONFIG_FILE nor an API key. */
   routing: RoutingConfig | null;
+  /** CONFIG_FILE, when given: chat sessions then use the same routing. */
+  routingFile: string | undefined;
   shutdown: { drainDelayMs: number; graceMs: number; timeoutMs: number; batchSize: number; sessionTimeoutMs: number; batchTimeoutMs: number };
   checkpointIntervalMs: number;
 }
@@ -348,6 +350,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     input: { cwdRoot: resolve(c.SESSION_CWD_ROOT), allowedTools: c.ALLOWED_TOOLS, maxHeaderBytes: c.MAX_HEADER_BYTES, maxHeaders: c.MAX_HEADERS },
     routing: loadRouting(c.CONFIG_FILE, env, c.ANTHROPIC_BASE_URL.replace(/\/+$/, ''), c.ANTHROPIC_API_KEY),
+    routingFile: c.CONFIG_FILE,
     shutdown: {
       drainDelayMs: c.SHUTDOWN_DRAIN_DELAY_MS,
       graceMs: c.SHUTDOWN_GRACE_MS,

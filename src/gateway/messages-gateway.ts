@@ -10,7 +10,7 @@ import { CallTimers, type CallTimerLimits } from '../resilience/timers/call-time
 import { anthropicErrorEvent } from './anthropic-errors.js';
 import type { RoutingConfig, Target } from './routing/routing-config.js';
 import { AnthropicUpstream, type UpstreamResponse } from './upstream/anthropic-upstream.js';
-import { SseScanner, type ScannedEvent } from './upstream/sse-scanner.js';
+import { parseEvent, SseScanner, type ScannedEvent } from './upstream/sse-scanner.js';
 
 interface GatewayTarget {
   name: string;
@@ -310,6 +310,41 @@ export class MessagesGateway {
     } finally {
       timers.stop();
       // Only a broken-off stream needs cancelling: aborting a finished request costs time for nothing.
+      if (!complete) controller.abort();
+    }
+  }
+
+  /**
+   * The events of a primed stream, for callers that translate rather than forward (chat sessions).
+   * Same rules as `forward`: a stream without message_stop or with an `error` event throws.
+   */
+  async *events(primed: PrimedStream): AsyncGenerator<ScannedEvent> {
+    const { timers, controller, permit } = primed;
+    let complete = primed.sawStop;
+    const started = performance.now();
+    let finished = false;
+    try {
+      for (const raw of primed.buffered) yield parseEvent(raw);
+      for (;;) {
+        const next = await primed.rest.next();
+        if (next.done) break;
+        const event = next.value;
+        timers.activity();
+        if (event.event === 'error') throw this.streamError(event);
+        if (event.event === 'message_stop') complete = true;
+        yield event;
+      }
+      if (!complete) throw new ProviderError('stream_cut', 'The upstream stream ended before message_stop', 'retryable');
+      permit.success(performance.now() - started);
+      finished = true;
+    } catch (error) {
+      const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(controller, error);
+      permit.failure(reason);
+      finished = true;
+      throw reason;
+    } finally {
+      timers.stop();
+      if (!finished) permit.release(); // the consumer stopped early (client gone)
       if (!complete) controller.abort();
     }
   }

@@ -23,7 +23,18 @@ export interface Resilience {
 }
 
 /** Builds the breakers, retry policy and timers from the config and puts them around the provider. */
-export function wireResilience(config: AppConfig, provider: Provider, logger: Logger, telemetry: Telemetry = noopTelemetry): Resilience {
+/**
+ * `chatProvider` builds the provider chat sessions use from the breaker registry (the gateway needs it
+ * for its per-target breakers). When that provider retries and fails over by itself (`retriesInside`),
+ * the chat wrapper only adds the claude_sdk breaker and the timers, so attempts are not multiplied.
+ */
+export function wireResilience(
+  config: AppConfig,
+  provider: Provider,
+  logger: Logger,
+  telemetry: Telemetry = noopTelemetry,
+  chatProvider: (registry: CircuitBreakerRegistry) => { provider: Provider; retriesInside: boolean } = () => ({ provider, retriesInside: false }),
+): Resilience {
   const registry = new CircuitBreakerRegistry();
   registry.onTransition((transition) => logCircuitTransition(logger, transition));
   registerDefaultBreakers(registry, {
@@ -41,16 +52,19 @@ export function wireResilience(config: AppConfig, provider: Provider, logger: Lo
     ...(config.retry.deadlineMs > 0 ? { deadlineMs: config.retry.deadlineMs } : {}),
     budget: retryBudget,
   });
-  const resilient = new ResilientProvider(provider, {
+  const noRetry = { decide: () => ({ retry: false as const, reason: 'max_retries' }), recordCall: () => undefined };
+  const chat = chatProvider(registry);
+  const resilient = new ResilientProvider(chat.provider, {
     breaker: claudeBreaker,
-    retry: { decide: (error, n, startedAt) => policy.decide(error, n, startedAt), recordCall: () => retryBudget.recordCall() },
+    retry: chat.retriesInside
+      ? noRetry
+      : { decide: (error, n, startedAt) => policy.decide(error, n, startedAt), recordCall: () => retryBudget.recordCall() },
     timers: config.timeouts,
     onRetry: (info) => {
       logRetryAttempt(logger, info);
       telemetry.retryAttempt(info.circuitName, info.reason);
     },
   });
-  const noRetry = { decide: () => ({ retry: false as const, reason: 'max_retries' }), recordCall: () => undefined };
   const guard = (name: string, inner: Provider): Provider =>
     new ResilientProvider(inner, {
       breaker: registry.register(name, { ...claudeBreaker.config }),
