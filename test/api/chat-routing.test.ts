@@ -96,4 +96,31 @@ describe('/api/chat through the gateway routing', () => {
     expect(result(next.frames)).toMatchObject({ stop_reason: 'end_turn' });
     expect(textOf(next.frames)).toBe('one two three four');
   });
+
+  it('honours retry-after on the primary and answers in full (S01 via chat)', async () => {
+    await start();
+    fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 429, retryAfterSeconds: 2 }] });
+    const { frames } = await chat(server.url, { message: 'patience' });
+    expect(result(frames)).toMatchObject({ model: PRIMARY });
+    const [first, second] = fake.requestsFor(PRIMARY);
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(1800);
+  });
+
+  it('serves from the fallback while the primary is down, then returns to it after recovery (S15 via chat)', async () => {
+    await start();
+    fake.setModelBehavior(PRIMARY, { then: { kind: 'status', status: 503 }, untilMs: 800 });
+    const models: string[] = [];
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline) {
+      const { frames } = await chat(server.url, { message: `tick ${models.length}` });
+      models.push(String(result(frames)?.model));
+      if (models.length >= 3 && models.slice(-2).every((m) => m === PRIMARY) && models.includes(FALLBACK)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(models).toContain(FALLBACK); // the outage was covered by the fallback
+    expect(server.logs.some((l) => l.event === 'circuit_breaker_opened' && l.circuit_name === 'gateway:*/primary')).toBe(true);
+    expect(models.slice(-2)).toEqual([PRIMARY, PRIMARY]); // and traffic came back to the primary
+    const state = server.app.resilience.registry.get('gateway:*/primary')?.stats().state;
+    expect(state).toBe('closed');
+  });
 });

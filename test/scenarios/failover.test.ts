@@ -5,8 +5,8 @@
  * 30 s idle limits), backoff 100/200/400 ms with the gateway's ±20 % jitter. Every scenario asserts its
  * attempt counts and timings from the fake's request log.
  *
- * The issue also asks for S01, S03, S08, S09 and S15 through `/api/chat`; those variants are not here
- * because the routing file does not serve `/api/chat` sessions yet (only `/v1/messages`).
+ * The issue also asks for S01, S03, S08, S09 and S15 through `/api/chat`: those variants live in
+ * test/api/chat-routing.test.ts (chat sessions use the same routing when a CONFIG_FILE is given).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -108,7 +108,7 @@ function expectTypedStreamError(result: RawResult): { type: string; message: str
 }
 
 describe('failover scenarios on /v1/messages (issue 8)', () => {
-  // (/api/chat variant skipped: the routing does not serve /api/chat yet.)
+  // (The /api/chat variant is in test/api/chat-routing.test.ts.)
   it('S01 429 with retry-after: 2 — the retry waits ≥ 1.8 s (or fails over); ≤ 2 attempts in the first 1.5 s', async () => {
     const { client } = await start();
     fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 429, retryAfterSeconds: 2 }] });
@@ -159,7 +159,7 @@ describe('failover scenarios on /v1/messages (issue 8)', () => {
     expect(calls(SOLO)).toHaveLength(3);
   });
 
-  // (/api/chat variant skipped: the routing does not serve /api/chat yet.)
+  // (The /api/chat variant is in test/api/chat-routing.test.ts.)
   it('S03 500 once — retried on the same model, full answer', async () => {
     const { client } = await start();
     fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 500 }] });
@@ -257,7 +257,7 @@ describe('failover scenarios on /v1/messages (issue 8)', () => {
     expect(result.elapsedMs).toBeLessThan(3 * (TIMERS.firstTokenMs + 50) + RETRY_DELAYS_MS[0] * 1.2 + RETRY_DELAYS_MS[1] * 1.2 + 2 * SLACK_MS);
   });
 
-  // (/api/chat variant skipped: the routing does not serve /api/chat yet.)
+  // (The /api/chat variant is in test/api/chat-routing.test.ts.)
   it('S08 stream cut after 40 of 60 tokens — never a successful truncated answer', async () => {
     const { client } = await start();
     const reply = wordsReply(60);
@@ -296,7 +296,7 @@ describe('failover scenarios on /v1/messages (issue 8)', () => {
     expect(calls(PRIMARY).length).toBeLessThanOrEqual(3);
   });
 
-  // (/api/chat variant skipped: the routing does not serve /api/chat yet.)
+  // (The /api/chat variant is in test/api/chat-routing.test.ts.)
   it('S09 stream goes silent (30 s scaled to a stall) — detected within the idle window; the server answers normally right after', async () => {
     await start();
     // Silent after content went out: a typed timeout error within the idle window.
@@ -469,7 +469,7 @@ describe('failover scenarios on /v1/messages (issue 8)', () => {
     }
   });
 
-  // (/api/chat variant skipped: the routing does not serve /api/chat yet.)
+  // (The /api/chat variant is in test/api/chat-routing.test.ts.)
   it('S15 primary 503 for 1.2 s (60 s scaled) then recovers, a request every 100 ms — breaker opens, fallback serves, traffic back within 0.6 s (30 s scaled)', async () => {
     const { url } = await start();
     const OUTAGE_MS = 1200;
