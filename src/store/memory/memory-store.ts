@@ -12,7 +12,7 @@ import type {
   ToolEventRecord,
 } from '../types.js';
 import { SERVER_RESTARTED_ERROR } from '../types.js';
-import { InvalidCursorError } from '../sqlite/sqlite-store.js';
+import { decodeCursor, encodeCursor, type SessionKey } from '../session-cursor.js';
 
 /**
  * In-process SessionStore with the same semantics as SqliteSessionStore: O(1) appends that
@@ -20,11 +20,6 @@ import { InvalidCursorError } from '../sqlite/sqlite-store.js';
  * (createdAt DESC, id DESC) with the same cursor encoding, owner filter undefined/null/string.
  * Nothing survives the process; FailoverSessionStore uses it to hold provisional sessions.
  */
-
-interface SessionKey {
-  createdAt: string;
-  id: string;
-}
 
 interface Entry {
   session: SessionRecord;
@@ -56,28 +51,6 @@ function mergeConfig(base: SessionConfig, patch: SessionConfig): SessionConfig {
   return jsonClone(merged as SessionConfig);
 }
 
-function encodeCursor(key: SessionKey): string {
-  return Buffer.from(JSON.stringify([key.createdAt, key.id]), 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): SessionKey {
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new InvalidCursorError();
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw new InvalidCursorError();
-  }
-  if (
-    !Array.isArray(decoded) ||
-    decoded.length !== 2 ||
-    typeof decoded[0] !== 'string' ||
-    typeof decoded[1] !== 'string'
-  ) {
-    throw new InvalidCursorError();
-  }
-  return { createdAt: decoded[0], id: decoded[1] };
-}
 
 /** Negative when a comes first in (createdAt DESC, id DESC) order. */
 function compareKeys(a: SessionKey, b: SessionKey): number {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { decodeCursor, encodeCursor, type SessionKey } from '../session-cursor.js';
 import type {
   FinishMessageFields,
   ListMessagesOptions,
@@ -20,12 +21,7 @@ import { SERVER_RESTARTED_ERROR } from '../types.js';
 import { migrate } from './migrations.js';
 
 /** Thrown by listSessions for a cursor it did not issue; the HTTP layer maps it to 422. */
-export class InvalidCursorError extends Error {
-  constructor(message = 'Invalid pagination cursor: pass back the nextCursor value of a previous page unchanged') {
-    super(message);
-    this.name = 'InvalidCursorError';
-  }
-}
+export { InvalidCursorError } from '../session-cursor.js';
 
 interface SessionRow {
   id: string;
@@ -78,11 +74,6 @@ interface FinishParams {
 }
 
 /** Position of the last item of a page in the (created_at DESC, id DESC) order. */
-interface SessionKey {
-  createdAt: string;
-  id: string;
-}
-
 const now = (): string => new Date().toISOString();
 
 function toSessionRecord(row: SessionRow): SessionRecord {
@@ -130,29 +121,6 @@ function mergeConfig(base: SessionConfig, patch: SessionConfig): SessionConfig {
   return merged as SessionConfig;
 }
 
-function encodeCursor(key: SessionKey): string {
-  return Buffer.from(JSON.stringify([key.createdAt, key.id]), 'utf8').toString('base64url');
-}
-
-/** Strict decoding: Node's base64 decoder silently skips junk, so check the alphabet first. */
-function decodeCursor(cursor: string): SessionKey {
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new InvalidCursorError();
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw new InvalidCursorError();
-  }
-  if (
-    !Array.isArray(decoded) ||
-    decoded.length !== 2 ||
-    typeof decoded[0] !== 'string' ||
-    typeof decoded[1] !== 'string'
-  ) {
-    throw new InvalidCursorError();
-  }
-  return { createdAt: decoded[0], id: decoded[1] };
-}
 
 interface OwnerParam {
   owner: string | null;
