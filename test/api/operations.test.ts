@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
 import { chat, postChat, readFrames } from '../support/sse-client.js';
+import { PUBLISHED_METRICS } from '../support/metric-catalogue.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 let fake: FakeAnthropic;
@@ -147,20 +148,7 @@ describe('/metrics on the real application', () => {
     const res = await fetch(`${server.url}/metrics`, { headers: { accept: 'text/plain;version=0.0.4' } });
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await res.text();
-    for (const name of [
-      'http_server_request_duration_seconds',
-      'http_server_active_requests',
-      'gen_ai_client_operation_duration_seconds',
-      'gen_ai_server_time_to_first_token_seconds',
-      'gen_ai_client_token_usage',
-      'chat_sessions_active',
-      'circuit_breaker_state',
-      'circuit_breaker_calls_total',
-      'retry_attempts_total',
-      'fallbacks_total',
-      'rate_limit_rejections_total',
-      'process_resident_memory_bytes',
-    ]) {
+    for (const name of [...PUBLISHED_METRICS, 'process_resident_memory_bytes']) {
       expect(text).toContain(`# TYPE ${name} `);
     }
     expect(text).toMatch(/circuit_breaker_state\{circuit="claude_sdk",state="closed"\} 1/);

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AlertEngine } from '../../src/health/alerts/alert-engine.js';
+import { HISTOGRAM_METRICS, SCALAR_METRICS } from '../support/metric-catalogue.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const RULES = 'ops/prometheus/alerts.yml';
@@ -12,28 +13,8 @@ const RULE_TESTS = 'ops/prometheus/alerts.test.yml';
 const CONFIG = 'ops/prometheus/prometheus.yml';
 const DASHBOARD = 'ops/grafana/dashboard.json';
 
-/** Metrics the server exposes (histograms also as _bucket/_sum/_count). */
-const HISTOGRAMS = [
-  'http_server_request_duration_seconds',
-  'gen_ai_client_operation_duration_seconds',
-  'gen_ai_server_time_to_first_token_seconds',
-  'gen_ai_client_token_usage',
-];
-const SCALARS = [
-  'http_server_active_requests',
-  'chat_tokens_total',
-  'chat_sessions_active',
-  'chat_sessions_created_total',
-  'chat_turns_total',
-  'chat_errors_total',
-  'circuit_breaker_state',
-  'circuit_breaker_transitions_total',
-  'circuit_breaker_calls_total',
-  'retry_attempts_total',
-  'fallbacks_total',
-  'rate_limit_rejections_total',
-  'system_memory_utilization',
-];
+const HISTOGRAMS: readonly string[] = HISTOGRAM_METRICS;
+const SCALARS: readonly string[] = SCALAR_METRICS;
 const KNOWN = new Set([...SCALARS, ...HISTOGRAMS.flatMap((h) => [h, `${h}_bucket`, `${h}_sum`, `${h}_count`])]);
 /** prom-client's collectDefaultMetrics(). */
 const DEFAULT_PROCESS_METRIC = /^(process|nodejs)_[a-z0-9_]+$/;

@@ -5,29 +5,12 @@ import { CircuitBreakerRegistry } from '../../resilience/circuit-breaker/registr
 import type { CircuitBreakerConfig } from '../../resilience/circuit-breaker/types.js';
 import type { TurnReport } from '../telemetry.js';
 import { Metrics } from './metrics.js';
+import { PUBLISHED_METRICS } from '../../../test/support/metric-catalogue.js';
 import { parseExposition, sampleValue, type Exposition } from './test-helpers.js';
 
 const CONFIG: CircuitBreakerConfig = { failureThreshold: 2, timeoutSeconds: 10, successThreshold: 1, halfOpenMaxCalls: 1 };
 
-const METRIC_NAMES = [
-  'http_server_request_duration_seconds',
-  'http_server_active_requests',
-  'gen_ai_client_operation_duration_seconds',
-  'gen_ai_server_time_to_first_token_seconds',
-  'gen_ai_client_token_usage',
-  'chat_tokens_total',
-  'chat_sessions_active',
-  'chat_sessions_created_total',
-  'chat_turns_total',
-  'chat_errors_total',
-  'circuit_breaker_state',
-  'circuit_breaker_transitions_total',
-  'circuit_breaker_calls_total',
-  'retry_attempts_total',
-  'fallbacks_total',
-  'rate_limit_rejections_total',
-  'system_memory_utilization',
-];
+const METRIC_NAMES = PUBLISHED_METRICS;
 
 function manualClock() {
   const clock = { ms: 0, now: () => clock.ms };
