@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
 import { chat, textOf, type ChatFrame } from '../support/sse-client.js';
+import { fakeTarget, writeRoutingFile } from '../support/routing-file.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 const PRIMARY = 'claude-sonnet-4-6';
@@ -27,21 +28,17 @@ afterEach(async () => {
 });
 
 async function start(): Promise<void> {
-  const file = join(dir, 'routing.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      defaults: { retries: 2, breaker: { failure_threshold: 3, timeout_seconds: 0.3 } },
-      routes: {
-        '*': {
-          targets: [
-            { name: 'primary', base_url: fake.url, api_key: 'upstream-key-1' },
-            { name: 'fallback', base_url: fake.url, api_key: 'upstream-key-2', model: FALLBACK },
-          ],
-        },
+  const file = writeRoutingFile(dir, {
+    defaults: { retries: 2, breaker: { failure_threshold: 3, timeout_seconds: 0.3 } },
+    routes: {
+      '*': {
+        targets: [
+          fakeTarget(fake.url, 'primary', { apiKey: 'upstream-key-1' }),
+          fakeTarget(fake.url, 'fallback', { apiKey: 'upstream-key-2', model: FALLBACK }),
+        ],
       },
-    }),
-  );
+    },
+  });
   // No ANTHROPIC_API_KEY: the routing file alone makes chat use the gateway.
   server = await startTestServer({
     env: { CONFIG_FILE: file, CLAUDE_MODEL: PRIMARY, CHAT_FALLBACKS: 'none', RETRY_DELAYS_MS: '20,40', UPSTREAM_IDLE_TIMEOUT_MS: '300' },

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { fakeTarget, writeRoutingFile } from '../support/routing-file.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 const CLIENT_KEY = 'client-key-0123456789';
@@ -29,23 +30,18 @@ afterEach(async () => {
 
 /** A route for PRIMARY with a fallback target on the same fake (another model), 2 retries. */
 function routingFile(): string {
-  const file = join(dir, 'routing.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      defaults: { retries: 2 },
-      routes: {
-        [PRIMARY]: {
-          targets: [
-            { name: 'primary', base_url: fake.url, api_key: 'upstream-key-1' },
-            { name: 'fallback', base_url: fake.url, api_key: 'upstream-key-2', model: FALLBACK },
-          ],
-        },
-        '*': { targets: [{ name: 'default', base_url: fake.url, api_key: 'upstream-key-1' }] },
+  return writeRoutingFile(dir, {
+    defaults: { retries: 2 },
+    routes: {
+      [PRIMARY]: {
+        targets: [
+          fakeTarget(fake.url, 'primary', { apiKey: 'upstream-key-1' }),
+          fakeTarget(fake.url, 'fallback', { apiKey: 'upstream-key-2', model: FALLBACK }),
+        ],
       },
-    }),
-  );
-  return file;
+      '*': { targets: [fakeTarget(fake.url, 'default', { apiKey: 'upstream-key-1' })] },
+    },
+  });
 }
 
 async function start(extra: Record<string, string> = {}) {

@@ -30,7 +30,7 @@ import {
   sleep,
   streamedText,
   wordsReply,
-  writeRoutingFile,
+  writeScenarioRouting,
 } from './scenario-support.js';
 
 let fake: FakeAnthropic;
@@ -52,7 +52,7 @@ afterEach(async () => {
 });
 
 async function start(): Promise<{ client: Anthropic; url: string }> {
-  server = await startTestServer({ env: gatewayEnv(writeRoutingFile(dir, fake.url)) });
+  server = await startTestServer({ env: gatewayEnv(writeScenarioRouting(dir, fake.url)) });
   return { client: new Anthropic({ apiKey: CLIENT_KEY, baseURL: server.url, maxRetries: 0, logLevel: 'off' }), url: server.url };
 }
 

@@ -3,8 +3,8 @@
  * Anthropic upstream, a gateway started with scaled-down timers, and raw SSE parsing so a test can
  * inspect the exact bytes a caller received.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+
+import { fakeTarget, writeRoutingFile } from '../support/routing-file.js';
 
 export const CLIENT_KEY = 'client-key-0123456789';
 /** Route with a fallback model and a larger-context fallback. */
@@ -42,22 +42,17 @@ export function gatewayEnv(routingFile: string): Record<string, string> {
 }
 
 /** Writes the routing file: every target on the one fake, told apart by the model it asks for. */
-export function writeRoutingFile(dir: string, fakeUrl: string): string {
-  const file = join(dir, 'routing.json');
-  const target = (name: string, model?: string) => ({ name, base_url: fakeUrl, api_key: `upstream-key-${name}`, ...(model ? { model } : {}) });
-  writeFileSync(
-    file,
-    JSON.stringify({
-      defaults: { retries: RETRIES, breaker: BREAKER },
-      routes: {
-        [PRIMARY]: { targets: [target('primary'), target('fallback', FALLBACK)], context_fallback: target('long', LONG_CONTEXT) },
-        [NO_CONTEXT_FALLBACK]: { targets: [target('primary'), target('fallback', FALLBACK)] },
-        [SOLO]: { targets: [target('primary')] },
-        '*': { targets: [target('default')] },
-      },
-    }),
-  );
-  return file;
+export function writeScenarioRouting(dir: string, fakeUrl: string): string {
+  const target = (name: string, model?: string) => fakeTarget(fakeUrl, name, model ? { model } : {});
+  return writeRoutingFile(dir, {
+    defaults: { retries: RETRIES, breaker: BREAKER },
+    routes: {
+      [PRIMARY]: { targets: [target('primary'), target('fallback', FALLBACK)], context_fallback: target('long', LONG_CONTEXT) },
+      [NO_CONTEXT_FALLBACK]: { targets: [target('primary'), target('fallback', FALLBACK)] },
+      [SOLO]: { targets: [target('primary')] },
+      '*': { targets: [target('default')] },
+    },
+  });
 }
 
 export interface SseEvent {
