@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { Redis, type RedisOptions } from 'ioredis';
 
 export interface RedisServerHandle {
   url: string;
@@ -176,4 +177,18 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
       await launch();
     },
   };
+}
+
+/**
+ * A plain client for a test to look into Redis directly (never through the code under test).
+ * Errors are swallowed: tests stop and restart the server under it.
+ */
+export async function connectAdminClient(
+  url: string,
+  options: RedisOptions = { maxRetriesPerRequest: 1, enableOfflineQueue: false },
+): Promise<Redis> {
+  const admin = new Redis(url, { lazyConnect: true, ...options });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  return admin;
 }

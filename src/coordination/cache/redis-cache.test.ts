@@ -1,6 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startRedisServer, type RedisServerHandle } from '../../../test/support/redis-server.js';
+import { connectAdminClient, startRedisServer, type RedisServerHandle } from '../../../test/support/redis-server.js';
 import { RedisResponseCache } from './redis-cache.js';
 import type { CachedAnswer } from './types.js';
 
@@ -30,9 +30,7 @@ function newCache(prefix?: string): RedisResponseCache {
 
 beforeAll(async () => {
   server = await startRedisServer();
-  admin = new Redis(server.url, { lazyConnect: true });
-  admin.on('error', () => undefined);
-  await admin.connect();
+  admin = await connectAdminClient(server.url, {});
 });
 
 afterEach(async () => {

@@ -1,8 +1,8 @@
 import { createHook } from 'node:async_hooks';
 import { createServer, type Server, type Socket } from 'node:net';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startRedisServer, type RedisServerHandle } from '../../../test/support/redis-server.js';
+import { connectAdminClient, startRedisServer, type RedisServerHandle } from '../../../test/support/redis-server.js';
 import { MemoryResponseCache } from './memory-cache.js';
 import { RedisResponseCache } from './redis-cache.js';
 import { createResponseCache, ResilientResponseCache } from './resilient-cache.js';
@@ -43,9 +43,7 @@ function resilient(log?: (event: string, fields: Record<string, unknown>) => voi
 
 beforeAll(async () => {
   server = await startRedisServer();
-  admin = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  admin.on('error', () => undefined);
-  await admin.connect();
+  admin = await connectAdminClient(server.url);
 });
 
 afterEach(async () => {

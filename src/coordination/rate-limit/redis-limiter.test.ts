@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startRedisServer, type RedisServerHandle } from '../../../test/support/redis-server.js';
+import { connectAdminClient, startRedisServer, type RedisServerHandle } from '../../../test/support/redis-server.js';
 import { RATE_LIMIT_SCRIPT, RedisRateLimiter, type RedisRateLimiterOptions } from './redis-limiter.js';
 
 let server: RedisServerHandle;
@@ -18,9 +18,7 @@ const uniqueKey = (name: string) => `${name}-${randomUUID()}`;
 
 beforeAll(async () => {
   server = await startRedisServer();
-  admin = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  admin.on('error', () => undefined);
-  await admin.connect();
+  admin = await connectAdminClient(server.url);
 });
 
 afterEach(async () => {

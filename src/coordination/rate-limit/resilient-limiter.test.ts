@@ -1,8 +1,8 @@
 import { createHook } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedisServer, type RedisServerHandle } from '../../../test/support/redis-server.js';
+import { connectAdminClient, startRedisServer, type RedisServerHandle } from '../../../test/support/redis-server.js';
 import { MemoryRateLimiter } from './memory-limiter.js';
 import { RedisRateLimiter } from './redis-limiter.js';
 import { createRateLimiter, ResilientRateLimiter } from './resilient-limiter.js';
@@ -34,9 +34,7 @@ const uniqueKey = (name: string) => `${name}-${randomUUID()}`;
 
 beforeAll(async () => {
   server = await startRedisServer();
-  admin = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  admin.on('error', () => undefined);
-  await admin.connect();
+  admin = await connectAdminClient(server.url);
 });
 
 beforeEach(async () => {
