@@ -2,11 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FinishMessageFields, NewMessage, SessionRecord, SessionStore } from '../types.js';
+import type { SessionRecord, SessionStore } from '../types.js';
 import type { SqliteSessionStore } from '../sqlite/sqlite-store.js';
 import { InvalidCursorError, openSqliteStore } from '../sqlite/sqlite-store.js';
 import { MemorySessionStore } from '../memory/memory-store.js';
 import { FailoverSessionStore } from './failover-store.js';
+import { allPages, finished, message } from '../../../test/support/session-store-contract.js';
 
 type Method = Exclude<keyof SessionStore, 'kind'>;
 
@@ -58,10 +59,6 @@ afterEach(() => {
   sqlite.close();
   fs.rmSync(tmpDir, { recursive: true, force: true });
 });
-
-function message(sessionId: string, id: string, extra: Partial<NewMessage> = {}): NewMessage {
-  return { id, sessionId, role: 'user', content: `content of ${id}`, status: 'complete', ...extra };
-}
 
 /** A provisional session with a varied conversation, as the chat route would build it. */
 function provisionalConversation(id = 'p1'): void {
@@ -315,16 +312,7 @@ describe('FailoverSessionStore reconcile', () => {
 });
 
 describe('FailoverSessionStore listing and counting', () => {
-  function pages(owner: string | null | undefined, limit: number): SessionRecord[][] {
-    const result: SessionRecord[][] = [];
-    let cursor: string | undefined;
-    for (;;) {
-      const page = store.listSessions({ owner, limit, cursor });
-      result.push(page.items);
-      if (page.nextCursor === null) return result;
-      cursor = page.nextCursor;
-    }
-  }
+  const pages = (owner: string | null | undefined, limit: number): SessionRecord[][] => allPages(store, owner, limit);
 
   beforeEach(() => {
     for (const id of ['s1', 's2', 's3']) store.createSession({ id, owner: id === 's3' ? 'key2' : 'key1', config: {} });
@@ -398,19 +386,6 @@ describe('FailoverSessionStore close', () => {
 });
 
 describe('FailoverSessionStore in-progress messages', () => {
-  const finished = (extra: Partial<FinishMessageFields> = {}): FinishMessageFields => ({
-    content: 'final answer',
-    status: 'complete',
-    inputTokens: 10,
-    outputTokens: 5,
-    costUsd: 0.25,
-    model: 'claude-x',
-    stopReason: 'end_turn',
-    error: null,
-    toolEvents: [],
-    mode: 'live',
-    ...extra,
-  });
   const start = (sessionId: string, id: string) =>
     store.appendMessage(message(sessionId, id, { role: 'assistant', content: '', inProgress: true }));
 
