@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ActiveTurns } from './chat/active-turns.js';
+import { settlesWithin } from './chat/settles-within.js';
 import { SessionService } from './chat/session-service.js';
 import { TurnRunner } from './chat/turn-runner.js';
 import type { AppConfig } from './config.js';
@@ -27,6 +28,7 @@ import { createRateLimiter } from './coordination/rate-limit/resilient-limiter.j
 import { MessagesGateway } from './gateway/messages-gateway.js';
 import { gatewayRoutes } from './gateway/gateway-routes.js';
 import { GatewayProvider } from './gateway/gateway-provider.js';
+import { wireStreams, type Streams } from './wiring/streams.js';
 
 export interface Application {
   http: FastifyInstance;
@@ -40,6 +42,8 @@ export interface Application {
   fallbacks: Fallbacks;
   jobs: JobRunner;
   operations: Operations;
+  /** Stream logs (resume) and idempotency keys. */
+  streams: Streams;
   /** The staged shutdown after a signal (drain, grace, batches, release). Idempotent. */
   shutdown(signal: string, settings?: ShutdownSettings): Promise<void>;
   /** The same without drain delay and grace: running turns are closed at once. Idempotent. */
@@ -109,6 +113,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     telemetry: metrics,
     checkpointIntervalMs: config.checkpointIntervalMs,
   });
+  const streams = await wireStreams(config, logger);
   const limiter = createRateLimiter({
     redisUrl: config.redisUrl,
     log: (event, fields) => logger.warn({ event, component: 'rate_limit', ...fields }),
@@ -141,6 +146,8 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
       cache: fallbacks.cache,
       jobs: jobStore,
       sessionPolicy: { allowedTools: config.input.allowedTools, cwdRoot: config.input.cwdRoot },
+      streaming: streams.streaming,
+      idempotency: streams.idempotency,
     },
     {
       logger,
@@ -185,7 +192,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
           // Force-closing the last connections unblocks turns stuck writing to a client that stopped
           // reading; give them a moment to store their answers.
           await attempt('http', () => http.close());
-          await attempt('turns', () => settleWithin(activeTurns.unsettled(), 1000));
+          await attempt('turns', () => settlesWithin(Promise.all(activeTurns.unsettled().map((t) => t.settled)), 1000));
           // Whatever is still streaming now is cut: say so in the store rather than at the next start.
           await attempt('in_progress_answers', () => store.recoverInProgressMessages());
           await attempt('jobs', () => jobs.stop());
@@ -193,6 +200,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
           await attempt('reconciler', () => reconciler.stop());
           await attempt('cache', () => fallbacks.cache.close());
           await attempt('rate_limiter', () => limiter.close());
+          await attempt('streams', () => streams.close());
           await attempt('gateway', () => gateway?.close());
           await attempt('store', () => store.close());
         },
@@ -203,13 +211,5 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
   };
   /** For tests and embedding: the same shutdown without the drain delay or grace period. */
   const close = () => shutdown('close', { ...config.shutdown, drainDelayMs: 0, graceMs: 0 });
-  return { http, store, database, provider, readiness, turns: activeTurns, resilience, fallbacks, jobs, operations, shutdown, close };
-}
-
-/** Waits until the turns settle or `ms` pass, whichever is first; leaves no timer behind. */
-async function settleWithin(turns: { settled: Promise<void> }[], ms: number): Promise<void> {
-  if (turns.length === 0) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.all(turns.map((t) => t.settled)), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
+  return { http, store, database, provider, readiness, turns: activeTurns, resilience, fallbacks, jobs, operations, streams, shutdown, close };
 }

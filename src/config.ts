@@ -79,7 +79,14 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'HEALTH_CLAUDE_CHECK_INTERVAL_MS', default: '30000', description: 'How often Claude reachability is probed (a free models list, never a completion).' },
   { env: 'HEALTH_MEMORY_WARN_PERCENT', default: '90', description: 'Memory use above this is a warning.' },
   { env: 'HEALTH_ACTIVE_SESSIONS_WARN', default: '100', description: 'More sessions answering at once than this is a warning.' },
-  { env: 'REDIS_URL', secret: true, description: 'Redis for the shared fallback cache (redis://host:6379/0). Unset: in memory.' },
+  { env: 'STREAM_ON_DISCONNECT', default: 'continue', description: 'continue: an answer goes on when its client disconnects (it lands in history and can be resumed); abort: the upstream call is cancelled.' },
+  { env: 'STREAM_RETENTION_SECONDS', default: '300', description: "How long a finished answer's frames stay resumable (GET /api/session/{id}/stream)." },
+  { env: 'STREAM_MAX_FRAMES', default: '20000', description: 'Most frames kept per answer in the stream log (older ones are trimmed).' },
+  { env: 'STREAM_RETAINED_MAX_BYTES', default: '67108864', description: 'Most bytes of finished answers kept for resuming per instance; past it the oldest go first (a repeated Idempotency-Key then replays from history).' },
+  { env: 'STREAM_CLIENT_MAX_BACKLOG_BYTES', default: '1048576', description: 'A client that takes nothing while its answer grows by this many bytes is disconnected (it can resume); the answer goes on.' },
+  { env: 'STREAM_CLIENT_STALL_MS', default: '60000', description: 'A client that takes no data for this long is disconnected (it can resume); 0 = never.' },
+  { env: 'IDEMPOTENCY_TTL_SECONDS', default: '86400', description: 'How long an Idempotency-Key is remembered (per API key).' },
+  { env: 'REDIS_URL', secret: true, description: 'Redis shared by all instances (redis://host:6379/0): fallback cache, rate limits, stream logs (resume on any instance), idempotency keys, one writer per session. Unset: in memory.' },
 ];
 
 const alternativesSchema = z.array(
@@ -187,6 +194,13 @@ const schema = z.object({
   HEALTH_CLAUDE_CHECK_INTERVAL_MS: positiveInt,
   HEALTH_MEMORY_WARN_PERCENT: z.coerce.number().min(1).max(100),
   HEALTH_ACTIVE_SESSIONS_WARN: positiveInt,
+  STREAM_ON_DISCONNECT: z.enum(['continue', 'abort']),
+  STREAM_RETENTION_SECONDS: positiveSeconds,
+  STREAM_MAX_FRAMES: positiveInt.min(16).max(1_000_000),
+  STREAM_RETAINED_MAX_BYTES: positiveInt,
+  STREAM_CLIENT_MAX_BACKLOG_BYTES: positiveInt.min(1024),
+  STREAM_CLIENT_STALL_MS: nonNegativeInt,
+  IDEMPOTENCY_TTL_SECONDS: positiveInt.max(7 * 86_400),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
 });
 
@@ -248,6 +262,8 @@ export interface AppConfig {
   routingFile: string | undefined;
   shutdown: { drainDelayMs: number; graceMs: number; timeoutMs: number; batchSize: number; sessionTimeoutMs: number; batchTimeoutMs: number };
   checkpointIntervalMs: number;
+  streams: { continueOnDisconnect: boolean; retentionMs: number; maxFrames: number; maxRetainedBytes: number; clientMaxBacklogBytes: number; clientStallMs: number };
+  idempotency: { ttlMs: number };
 }
 
 export type FallbackStrategyName = 'cached_response' | 'mock_response' | 'degraded_service' | 'queue_for_retry' | 'alternative_provider';
@@ -360,6 +376,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       batchTimeoutMs: c.SHUTDOWN_BATCH_TIMEOUT_MS,
     },
     checkpointIntervalMs: c.CHECKPOINT_INTERVAL_MS,
+    streams: {
+      continueOnDisconnect: c.STREAM_ON_DISCONNECT === 'continue',
+      retentionMs: c.STREAM_RETENTION_SECONDS * 1000,
+      maxFrames: c.STREAM_MAX_FRAMES,
+      maxRetainedBytes: c.STREAM_RETAINED_MAX_BYTES,
+      clientMaxBacklogBytes: c.STREAM_CLIENT_MAX_BACKLOG_BYTES,
+      clientStallMs: c.STREAM_CLIENT_STALL_MS,
+    },
+    idempotency: { ttlMs: c.IDEMPOTENCY_TTL_SECONDS * 1000 },
     health: {
       intervalMs: c.HEALTH_CHECK_INTERVAL_MS,
       claudeIntervalMs: c.HEALTH_CLAUDE_CHECK_INTERVAL_MS,

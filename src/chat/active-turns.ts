@@ -35,6 +35,11 @@ export class ActiveTurns {
     if (this.turns.get(turn.sessionId) === turn) this.turns.delete(turn.sessionId);
   }
 
+  /** The session's running turn, if any. */
+  current(sessionId: string): ActiveTurn | undefined {
+    return this.turns.get(sessionId);
+  }
+
   isActive(sessionId: string): boolean {
     return this.turns.has(sessionId);
   }

@@ -8,6 +8,8 @@ import { noopTelemetry, type Telemetry } from '../observability/telemetry.js';
 import type { SessionScope } from '../auth/identity.js';
 import type { ActiveTurns } from './active-turns.js';
 import { SessionNotFoundError, TurnInProgressError } from './errors.js';
+import type { TurnAbortKind } from './turn-abort.js';
+import { settlesWithin } from './settles-within.js';
 
 export interface CreatedSession {
   session: SessionRecord;
@@ -32,6 +34,8 @@ export interface SessionServiceDeps {
   /** The session_creation fallbacks. */
   fallbacks?: FallbackChain<NewSession, SessionRecord> | undefined;
   telemetry?: Telemetry | undefined;
+  /** Longest wait for an interrupted turn to settle before clear/config/delete go ahead. Default 10 s. */
+  settleTimeoutMs?: number | undefined;
 }
 
 export class SessionService {
@@ -41,8 +45,10 @@ export class SessionService {
   private readonly guard: WriteGuard;
   private readonly fallbacks: FallbackChain<NewSession, SessionRecord> | undefined;
   private readonly telemetry: Telemetry;
+  private readonly settleTimeoutMs: number;
 
   constructor(deps: SessionServiceDeps) {
+    this.settleTimeoutMs = deps.settleTimeoutMs ?? 10_000;
     ({ store: this.store, turns: this.turns, log: this.log, guard: this.guard, fallbacks: this.fallbacks } = deps);
     this.telemetry = deps.telemetry ?? noopTelemetry;
   }
@@ -81,30 +87,43 @@ export class SessionService {
     return this.turns.isActive(id);
   }
 
-  updateConfig(id: string, patch: SessionConfig, scope: SessionScope): SessionRecord {
+  /** A config change applies to the next turn; one streaming now is interrupted first (it stores what it has). */
+  async updateConfig(id: string, patch: SessionConfig, scope: SessionScope): Promise<SessionRecord> {
     this.get(id, scope);
+    await this.stopRunningTurn(id, 'session_reconfigured');
     const session = this.guard.executeSync(() => this.store.updateSessionConfig(id, patch));
     if (!session) throw new SessionNotFoundError(id);
     this.log.info({ event: LogEvent.sessionUpdated, session_id: id, fields: Object.keys(patch) });
     return session;
   }
 
-  /** Deleting a session that is answering cancels that answer first. */
-  delete(id: string, scope: SessionScope): void {
+  /** Deleting a session that is answering interrupts that answer first. */
+  async delete(id: string, scope: SessionScope): Promise<void> {
     this.get(id, scope);
-    this.turns.abort(id, 'session_deleted');
+    await this.stopRunningTurn(id, 'session_deleted');
     if (!this.guard.executeSync(() => this.store.deleteSession(id))) throw new SessionNotFoundError(id);
     this.log.info({ event: LogEvent.sessionDeleted, session_id: id });
   }
 
-  /** Clearing while a turn runs would let that turn write into the cleared history, so it is refused. */
-  clear(id: string, scope: SessionScope): number {
+  /** A turn streaming while the history is cleared is interrupted and settled first, so it cannot write into the cleared history. */
+  async clear(id: string, scope: SessionScope): Promise<number> {
     this.get(id, scope);
-    if (this.turns.isActive(id)) throw new TurnInProgressError(id);
+    await this.stopRunningTurn(id, 'session_cleared');
     const result = this.guard.executeSync(() => this.store.clearMessages(id));
     if (!result) throw new SessionNotFoundError(id);
     this.log.info({ event: LogEvent.sessionCleared, session_id: id, deleted_messages: result.deleted });
     return result.deleted;
+  }
+
+  /**
+   * Interrupts the session's running turn and waits until it has stored its answer and sent its last
+   * frame. A turn that will not settle in time leaves the session busy (409) rather than racing it.
+   */
+  private async stopRunningTurn(id: string, kind: TurnAbortKind): Promise<void> {
+    const turn = this.turns.current(id);
+    if (!turn) return;
+    this.turns.abort(id, kind);
+    if (!(await settlesWithin(turn.settled, this.settleTimeoutMs))) throw new TurnInProgressError(id);
   }
 
   /** True when a running turn was cancelled, false when the session was idle. */

@@ -1,5 +1,11 @@
 /** Why a running turn was cancelled; carried as the AbortSignal's reason so the runner can tell. */
-export type TurnAbortKind = 'interrupted' | 'client_disconnected' | 'session_deleted' | 'server_shutting_down';
+export type TurnAbortKind =
+  | 'interrupted'
+  | 'client_disconnected'
+  | 'session_deleted'
+  | 'session_cleared'
+  | 'session_reconfigured'
+  | 'server_shutting_down';
 
 export class TurnAbort {
   constructor(readonly kind: TurnAbortKind) {}

@@ -14,6 +14,7 @@ import type { ActiveTurn, ActiveTurns } from './active-turns.js';
 import { buildTurnRequest, type TurnDefaults } from './turn-request.js';
 import type { Frame, FrameSink, Mode } from './frames.js';
 import { abortKindOf, type TurnAbortKind } from './turn-abort.js';
+import { TurnInProgressError } from './errors.js';
 
 
 /** A turn whose user message is committed and whose session lock is held, ready to stream. */
@@ -59,6 +60,8 @@ const ABORT_FAILURES: Record<TurnAbortKind, Omit<Failure, 'status'>> = {
   client_disconnected: { errorType: 'client_disconnected', message: 'The client went away', recoverable: true },
   session_deleted: { errorType: 'session_deleted', message: 'The session was deleted', recoverable: false },
   server_shutting_down: { errorType: 'server_shutting_down', message: 'The server is restarting; send the message again', recoverable: true },
+  session_cleared: { errorType: 'session_cleared', message: 'The conversation was cleared while this reply was streaming', recoverable: false },
+  session_reconfigured: { errorType: 'session_reconfigured', message: "The session's configuration changed while this reply was streaming; send the message again", recoverable: true },
 };
 
 /**
@@ -99,12 +102,17 @@ export class TurnRunner {
     return this.provider.simulated ? 'simulated' : 'live';
   }
 
-  /** Takes the session lock and commits the user message. Throws before anything is streamed. */
-  prepare(session: SessionRecord, message: string): PreparedTurn {
+  /**
+   * Takes the session lock (and, across instances, the shared writer lock via `claimWriter`) and commits
+   * the user message, whose id is the turn's id. Throws before anything is streamed.
+   */
+  async prepare(session: SessionRecord, message: string, claimWriter?: (sessionId: string, turnId: string) => Promise<boolean>): Promise<PreparedTurn> {
     const active = this.turns.begin(session.id);
     try {
+      const turnId = randomUUID();
+      if (claimWriter && !(await claimWriter(session.id, turnId))) throw new TurnInProgressError(session.id);
       const userMessage = this.store.appendMessage({
-        id: randomUUID(),
+        id: turnId,
         sessionId: session.id,
         role: 'user',
         content: message,

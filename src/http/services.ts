@@ -8,6 +8,8 @@ import type { FallbackRegistry } from '../resilience/fallback/registry.js';
 import type { ResponseCache } from '../coordination/cache/types.js';
 import type { JobStore } from '../jobs/types.js';
 import type { SessionPolicy } from '../chat/schemas.js';
+import type { IdempotencySettings } from './idempotency.js';
+import type { StreamingSettings } from './turn-streaming.js';
 
 /** What the routes need, handed to each route plugin as its options (no globals). */
 export interface Services {
@@ -23,6 +25,9 @@ export interface Services {
   jobs: JobStore;
   /** Limits on the agent-only session fields. */
   sessionPolicy: SessionPolicy;
+  /** Stream logs, resumption and per-connection bounds of /api/chat. */
+  streaming: StreamingSettings;
+  idempotency: IdempotencySettings;
 }
 
 export interface ServicesOptions {

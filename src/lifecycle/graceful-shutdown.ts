@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ActiveTurn } from '../chat/active-turns.js';
 import { TurnAbort } from '../chat/turn-abort.js';
+import { settlesWithin } from '../chat/settles-within.js';
 import { LogEvent } from '../observability/events.js';
 import type { Readiness } from './readiness.js';
 
@@ -27,19 +28,6 @@ export interface ShutdownDeps {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
-/** Resolves true if `promise` settles within `ms`, false otherwise (leaving no timer behind). */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * The staged shutdown: stop being ready at once, keep serving through the drain delay, then refuse new
  * turns and let running streams finish until the grace deadline, then close what is left in batches
@@ -58,7 +46,7 @@ export async function gracefulShutdown(deps: ShutdownDeps, signal: string): Prom
 
   const running = deps.unsettledTurns();
   if (running.length > 0 && settings.graceMs > 0) {
-    await within(Promise.all(running.map((t) => t.settled)), settings.graceMs);
+    await settlesWithin(Promise.all(running.map((t) => t.settled)), settings.graceMs);
   }
 
   await closeSessionsInBatches(deps);
@@ -79,14 +67,14 @@ async function closeSessionsInBatches(deps: ShutdownDeps): Promise<void> {
     log.info({ event: LogEvent.sessionsCleanup, batch: batchNumber, sessions: batch.length });
     const closing = batch.map(async (turn) => {
       if (!turn.controller.signal.aborted) turn.controller.abort(new TurnAbort('server_shutting_down'));
-      if (await within(turn.settled, settings.sessionTimeoutMs)) {
+      if (await settlesWithin(turn.settled, settings.sessionTimeoutMs)) {
         closed++;
       } else {
         timedOut++;
         log.warn({ event: LogEvent.sessionShutdownTimeout, session_id: turn.sessionId, timeout_ms: settings.sessionTimeoutMs });
       }
     });
-    if (!(await within(Promise.all(closing), settings.batchTimeoutMs))) {
+    if (!(await settlesWithin(Promise.all(closing), settings.batchTimeoutMs))) {
       log.warn({ event: LogEvent.sessionShutdownTimeout, batch: batchNumber, timeout_ms: settings.batchTimeoutMs });
     }
   }

@@ -26,7 +26,10 @@ describe('chat with no API key (simulated provider)', () => {
     expect(kinds.slice(1, -2).every((k) => k === 'text_chunk')).toBe(true);
     expect(kinds.length).toBeGreaterThan(4);
     expect(frames.every((f) => f.session_id === sessionId)).toBe(true);
-    expect(frames.map((f) => f.id)).toEqual(frames.map((_, i) => i + 1));
+    expect(frames.map((f) => f.seq)).toEqual(frames.map((_, i) => i + 1));
+    // Every id names the turn: the id of the user message that started it (the processing frame's message_id).
+    expect(new Set(frames.map((f) => f.turnId))).toEqual(new Set([frames[0]!.message_id]));
+    expect(response.headers.get('x-turn-id')).toBe(frames[0]!.message_id);
 
     expect(frames[0]).toMatchObject({ mode: 'simulated' });
     expect(frames.at(-2)).toMatchObject({ mode: 'simulated', model: 'simulated', cost_usd: 0, stop_reason: 'end_turn' });

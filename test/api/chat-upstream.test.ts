@@ -203,8 +203,8 @@ describe('chat against the Anthropic fake', () => {
     expect(await idle.json()).toMatchObject({ status: 'idle', interrupted: false });
   });
 
-  it('a client that disconnects mid-stream aborts the upstream call and leaves an incomplete message', async () => {
-    server = await startTestServer({ env: env() });
+  it('with STREAM_ON_DISCONNECT=abort, a client that disconnects mid-stream aborts the upstream call and leaves an incomplete message', async () => {
+    server = await startTestServer({ env: { ...env(), STREAM_ON_DISCONNECT: 'abort' } });
     fake.setReply('one two three four five six seven eight nine ten');
     fake.setChunkDelayMs(40);
     const controller = new AbortController();
@@ -217,7 +217,25 @@ describe('chat against the Anthropic fake', () => {
     const stored = await history(sessionId);
     expect(stored.messages[1]).toMatchObject({ role: 'assistant', status: 'incomplete', error: 'client_disconnected' });
     expect(server.app.turns.size).toBe(0);
-    expect(server.logs.some((l) => l.event === 'client_disconnected')).toBe(true);
+    expect(server.logs.some((l) => l.event === 'client_disconnected' && l.generation === 'aborted')).toBe(true);
+  });
+
+  it('by default, a client that disconnects mid-stream does not stop the answer: it completes into history', async () => {
+    server = await startTestServer({ env: env() });
+    const reply = 'one two three four five six seven eight nine ten';
+    fake.setReply(reply);
+    fake.setChunkDelayMs(20);
+    const controller = new AbortController();
+    const { seen } = await chatUntilFirstChunk({ message: 'going away' }, controller.signal);
+    const sessionId = seen[0]?.session_id as string;
+    controller.abort();
+
+    await expect.poll(async () => (await history(sessionId)).messages[1]?.status).toBe('complete');
+    expect((await history(sessionId)).messages[1]).toMatchObject({ role: 'assistant', content: reply, error: null });
+    const upstream = fake.requests.filter((r) => r.path === '/v1/messages');
+    expect(upstream).toHaveLength(1);
+    expect(upstream[0]).toMatchObject({ clientClosed: false, completed: true });
+    expect(server.logs.some((l) => l.event === 'client_disconnected' && l.generation === 'continues')).toBe(true);
   });
 
   it('refuses a second message to a session that is still answering with 409', async () => {
@@ -234,18 +252,55 @@ describe('chat against the Anthropic fake', () => {
     expect((await history(sessionId)).total_messages).toBe(2);
   });
 
-  it('deleting a session mid-reply ends its stream with session_deleted then done', async () => {
+  it('clearing a session mid-reply interrupts the reply first: session_cleared then done, and the history ends up empty', async () => {
     server = await startTestServer({ env: env() });
     fake.setReply('a b c d e f g h i j k l');
     fake.setChunkDelayMs(30);
-    const { iterator, seen } = await chatUntilFirstChunk({ message: 'delete me' });
+    const { iterator, seen } = await chatUntilFirstChunk({ message: 'clear me' });
     const sessionId = seen[0]?.session_id as string;
     const cleared = await fetch(`${server.url}/api/clear`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ session_id: sessionId }),
     });
-    expect(cleared.status).toBe(409);
+    expect(cleared.status).toBe(200);
+    // The interrupted reply was stored before the clear, so both messages are deleted by it.
+    expect(await cleared.json()).toMatchObject({ status: 'cleared', deleted_messages: 2 });
+    const frames = await drain(iterator, seen);
+    expect(types(frames).slice(-2)).toEqual(['error', 'done']);
+    expect(frames.at(-2)).toMatchObject({ error_type: 'session_cleared', recoverable: false });
+    await fake.waitFor((f) => f.requests.some((r) => r.clientClosed));
+    expect((await history(sessionId)).messages).toEqual([]);
+    // The session is free for the next message at once.
+    const next = await chat(server.url, { message: 'again', session_id: sessionId });
+    expect(types(next.frames).slice(-2)).toEqual(['result', 'done']);
+  });
+
+  it('changing the config mid-reply interrupts the reply first (session_reconfigured, stored incomplete), then applies', async () => {
+    server = await startTestServer({ env: env() });
+    fake.setReply('a b c d e f g h i j k l');
+    fake.setChunkDelayMs(30);
+    const { iterator, seen } = await chatUntilFirstChunk({ message: 'reconfigure me' });
+    const sessionId = seen[0]?.session_id as string;
+    const updated = await fetch(`${server.url}/api/session/${sessionId}/config`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ system_prompt: 'Be brief.' }),
+    });
+    expect(updated.status).toBe(200);
+    const frames = await drain(iterator, seen);
+    expect(frames.at(-2)).toMatchObject({ type: 'error', error_type: 'session_reconfigured', recoverable: true });
+    const stored = await history(sessionId);
+    expect(stored.messages[1]).toMatchObject({ role: 'assistant', status: 'incomplete', error: 'session_reconfigured' });
+    expect(stored.messages[1]?.content).toBe(textOf(frames));
+  });
+
+  it('deleting a session mid-reply ends its stream with session_deleted then done', async () => {
+    server = await startTestServer({ env: env() });
+    fake.setReply('a b c d e f g h i j k l');
+    fake.setChunkDelayMs(30);
+    const { iterator, seen } = await chatUntilFirstChunk({ message: 'delete me' });
+    const sessionId = seen[0]?.session_id as string;
     expect((await fetch(`${server.url}/api/session/${sessionId}`, { method: 'DELETE' })).status).toBe(200);
     const frames = await drain(iterator, seen);
     expect(types(frames).slice(-2)).toEqual(['error', 'done']);

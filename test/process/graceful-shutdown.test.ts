@@ -125,6 +125,15 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Resolves once the server has logged a line matching `predicate`; rejects after ms. */
+async function waitForLog(server: RunningServer, predicate: (line: LogLine) => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!server.logs().some(predicate)) {
+    if (Date.now() > deadline) throw new Error(`no matching log line within ${ms} ms; events: ${server.logs().map((l) => l.event).join(', ')}`);
+    await sleep(50);
+  }
+}
+
 /** Spawns the server, waits for `server_started` (the port it chose) and for /readyz 200. */
 async function startServer(env: NodeJS.ProcessEnv): Promise<RunningServer> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -266,13 +275,13 @@ function readDatabase<T>(databasePath: string, read: (db: Database.Database) => 
   }
 }
 
-/** The shape every stream must have: ids 1..n, exactly one `done`, last, right after a terminal frame. */
+/** The shape every stream must have: ids <turn>:1..n, exactly one `done`, last, right after a terminal frame. */
 function expectWellTerminated(stream: ChatStream): ChatFrame {
   const { frames } = stream;
   const where = `stream ${stream.message} (session ${stream.sessionId}): ${JSON.stringify(frames.slice(-3))}`;
   expect(stream.error, where).toBeUndefined();
   expect(stream.status, where).toBe(200);
-  expect(frames.map((f) => f.id), where).toEqual(frames.map((_, i) => i + 1));
+  expect(frames.map((f) => f.seq), where).toEqual(frames.map((_, i) => i + 1));
   expect(frames.filter((f) => f.type === 'done'), where).toHaveLength(1);
   expect(frames.at(-1)?.type, where).toBe('done');
   const terminal = frames.at(-2);
@@ -499,7 +508,7 @@ describe('graceful shutdown of the real server process', () => {
   );
 
   it(
-    'a client that stops reading: its session hits the per-session close bound and the process still exits within the budget',
+    'a client that stops reading does not hold its turn: the answer completes, the client is cut off, and shutdown is prompt',
     async () => {
       // ~20 MB of text in 200 deltas: far more than the socket buffers between server and client hold.
       const fake = await fakeAnthropic({ reply: `${'x'.repeat(99)} `.repeat(200_000), chunkCount: 200, chunkDelayMs: 0 });
@@ -537,10 +546,10 @@ describe('graceful shutdown of the real server process', () => {
       expect(response.statusCode).toBe(200);
       const sessionId = String(response.headers['x-session-id']);
 
-      // Once the upstream call is under way and the stream had time to fill every buffer, it is blocked.
-      await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages'), 10_000);
-      await sleep(800);
-      expect(server.logs().map((line) => line.event)).not.toContain('chat_turn_completed');
+      // The turn writes into its stream log at upstream speed, whatever the client does: it completes,
+      // and the client that took nothing while the answer grew is disconnected (it could resume).
+      await waitForLog(server, (line) => line.event === 'chat_turn_completed' && line.session_id === sessionId, 20_000);
+      await waitForLog(server, (line) => line.event === 'stream_client_cut_off' && line.reason === 'slow_client', 10_000);
 
       const signalledAt = Date.now();
       expect(server.child.kill('SIGTERM')).toBe(true);
@@ -550,31 +559,18 @@ describe('graceful shutdown of the real server process', () => {
 
       const lines = server.logs();
       const events = lines.map((line) => line.event);
-      expect(lines.filter((line) => line.event === 'session_shutdown_timeout')).toContainEqual(
-        expect.objectContaining({ session_id: sessionId, timeout_ms: 500 }),
-      );
-      expect(lines.find((line) => line.event === 'sessions_cleanup' && line.done === true)).toMatchObject({ closed: 0, timed_out: 1, batches: 1 });
+      expect(lines.find((line) => line.event === 'sessions_cleanup' && line.done === true)).toMatchObject({ closed: 0, timed_out: 0 });
       expect(exit, `stderr: ${server.stderr()}\nlogs: ${events.join(', ')}`).toEqual({ code: 0, signal: null });
-      expect(exitAfterMs).toBeGreaterThanOrEqual(500);
       expect(exitAfterMs).toBeLessThan(10_000);
       expect(events).toContain('app_shutdown_complete');
       expect(events).not.toContain('app_shutdown_timeout');
 
-      // Right after the shutdown the answer is already stored as cut, not left "streaming".
       const integrity = readDatabase(databasePath, (db) => db.prepare('PRAGMA integrity_check').pluck().get() as string);
       expect(integrity).toBe('ok');
       const stored = readDatabase(databasePath, (db) =>
-        db.prepare("SELECT status, in_progress FROM messages WHERE session_id = ? AND role = 'assistant'").all(sessionId),
+        db.prepare("SELECT status, in_progress, length(content) AS chars FROM messages WHERE session_id = ? AND role = 'assistant'").all(sessionId),
       );
-      expect(stored).toEqual([{ status: 'incomplete', in_progress: 0 }]);
-      const restarted = await startServer(serverEnv(fake, databasePath, {}));
-      const history = await httpRequest('GET', `${restarted.base}/api/session-history/${sessionId}`);
-      expect(history.status, history.body).toBe(200);
-      const { messages } = JSON.parse(history.body) as { messages: Record<string, unknown>[] };
-      expect(messages[0]).toMatchObject({ role: 'user', content: 'a huge answer please', status: 'complete' });
-      expect(messages).toHaveLength(2);
-      expect(messages[1]).toMatchObject({ role: 'assistant', status: 'incomplete', in_progress: false });
-      expect(String(messages[1]?.content)).toMatch(/^x+ /);
+      expect(stored).toEqual([{ status: 'complete', in_progress: 0, chars: 20_000_000 }]);
     },
     TEST_TIMEOUT,
   );

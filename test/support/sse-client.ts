@@ -1,7 +1,10 @@
 /** A small SSE reader for tests: parses `id:` / `data:` frames from a fetch response as they arrive. */
 
 export interface ChatFrame {
-  id: number;
+  /** The SSE event id, `<turn_id>:<seq>` (empty for a frame sent without one). */
+  id: string;
+  turnId: string;
+  seq: number;
   type: string;
   session_id: string;
   [key: string]: unknown;
@@ -25,14 +28,17 @@ export async function* readFrames(response: Response): AsyncGenerator<ChatFrame>
 }
 
 function parseFrame(raw: string): ChatFrame | null {
-  let id = NaN;
+  let id = '';
   const data: string[] = [];
   for (const line of raw.split('\n')) {
-    if (line.startsWith('id: ')) id = Number(line.slice(4));
+    if (line.startsWith('id: ')) id = line.slice(4);
     else if (line.startsWith('data: ')) data.push(line.slice(6));
   }
   if (data.length === 0) return null;
-  return { ...(JSON.parse(data.join("\n")) as Omit<ChatFrame, "id">), id } as ChatFrame;
+  const colon = id.lastIndexOf(':');
+  const turnId = colon > 0 ? id.slice(0, colon) : '';
+  const seq = colon > 0 ? Number(id.slice(colon + 1)) : NaN;
+  return { ...(JSON.parse(data.join('\n')) as Omit<ChatFrame, 'id' | 'turnId' | 'seq'>), id, turnId, seq } as ChatFrame;
 }
 
 export async function collectFrames(response: Response): Promise<ChatFrame[]> {

@@ -6,11 +6,25 @@ import type { CreatedSession } from '../../chat/session-service.js';
 import { presentMessage, presentSession, presentSessionSummary } from '../presenters.js';
 import type { ServicesOptions } from '../services.js';
 import { validate } from '../validate.js';
+import { claimIdempotencyKey, idempotencyKeyOf } from '../idempotency.js';
+
+/** A creation response, as sent and as remembered for a repeated Idempotency-Key. */
+interface CreatedResponse {
+  body: Record<string, unknown>;
+  fallback_strategy: string | null;
+}
 
 /** 201 with the id; a session created by a fallback says so (header and `provisional`). */
-function sendCreated(reply: FastifyReply, created: CreatedSession, extra: Record<string, unknown> = {}) {
-  if (created.fallbackStrategy) reply.header('x-fallback-strategy', created.fallbackStrategy);
-  return reply.code(201).send({ session_id: created.session.id, ...extra, ...(created.fallbackStrategy ? { provisional: true } : {}) });
+function describeCreated(created: CreatedSession, extra: Record<string, unknown> = {}): CreatedResponse {
+  return {
+    body: { session_id: created.session.id, ...extra, ...(created.fallbackStrategy ? { provisional: true } : {}) },
+    fallback_strategy: created.fallbackStrategy,
+  };
+}
+
+function sendCreated(reply: FastifyReply, response: CreatedResponse) {
+  if (response.fallback_strategy) reply.header('x-fallback-strategy', response.fallback_strategy);
+  return reply.code(201).send(response.body);
 }
 
 const scope = (request: FastifyRequest) => scopeOf(identityOf(request));
@@ -20,21 +34,43 @@ export const sessionRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { 
   const configSchema = sessionConfigSchema(services.sessionPolicy);
   const optionalConfigSchema = configSchema.optional().nullable();
 
+  /** With an Idempotency-Key, a repeat gets the first response (the same session) instead of a new session. */
+  const createOnce = async (request: FastifyRequest, reply: FastifyReply, route: string, body: unknown, create: () => Promise<CreatedResponse>) => {
+    const key = idempotencyKeyOf(request);
+    if (key === undefined) return sendCreated(reply, await create());
+    const claim = await claimIdempotencyKey(services.idempotency, scope(request), route, key, body);
+    if (claim.kind === 'repeat') {
+      reply.header('idempotent-replayed', 'true');
+      return sendCreated(reply, claim.result as CreatedResponse);
+    }
+    let response: CreatedResponse;
+    try {
+      response = await create();
+    } catch (error) {
+      await claim.release();
+      throw error;
+    }
+    await claim.complete(response);
+    return sendCreated(reply, response);
+  };
+
   app.post('/api/new-session', async (request, reply) => {
     const config = validate(optionalConfigSchema, request.body, 'body') ?? {};
-    return sendCreated(reply, await sessions.create(scope(request), config));
+    return createOnce(request, reply, 'POST /api/new-session', config, async () => describeCreated(await sessions.create(scope(request), config)));
   });
 
   app.post('/api/session-with-config', async (request, reply) => {
     const config = validate(configSchema, request.body ?? {}, 'body');
-    const created = await sessions.create(scope(request), config);
-    return sendCreated(reply, created, { config: created.session.config });
+    return createOnce(request, reply, 'POST /api/session-with-config', config, async () => {
+      const created = await sessions.create(scope(request), config);
+      return describeCreated(created, { config: created.session.config });
+    });
   });
 
   app.put('/api/session/:id/config', async (request) => {
     const { id } = validate(idParamsSchema, request.params, 'path');
     const patch = validate(configSchema, request.body ?? {}, 'body');
-    const session = sessions.updateConfig(id, patch, scope(request));
+    const session = await sessions.updateConfig(id, patch, scope(request));
     return { status: 'updated', session_id: id, config: session.config };
   });
 
@@ -63,7 +99,7 @@ export const sessionRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { 
 
   app.delete('/api/session/:id', async (request) => {
     const { id } = validate(idParamsSchema, request.params, 'path');
-    sessions.delete(id, scope(request));
+    await sessions.delete(id, scope(request));
     return { status: 'deleted', session_id: id };
   });
 
@@ -75,7 +111,7 @@ export const sessionRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { 
 
   app.post('/api/clear', async (request) => {
     const { session_id } = validate(sessionRefSchema, request.body, 'body');
-    const deleted = sessions.clear(session_id, scope(request));
+    const deleted = await sessions.clear(session_id, scope(request));
     return { status: 'cleared', session_id, deleted_messages: deleted };
   });
 };

@@ -1,0 +1,139 @@
+/**
+ * Issue 9 with REDIS_URL: two server instances on one Redis (and one SQLite file) — a stream started on
+ * one is resumed from the other, a repeated Idempotency-Key is recognised by the other, and a session
+ * has one writer across both.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
+import { collectFrames, postChat, readFrames, textOf, type ChatFrame } from '../support/sse-client.js';
+import { startTestServer, type TestServer } from '../support/test-server.js';
+
+let fake: FakeAnthropic;
+let redis: RedisServerHandle;
+let dir: string;
+let servers: TestServer[] = [];
+
+const REPLY = Array.from({ length: 30 }, (_, i) => `part${i}`).join(' ');
+
+beforeAll(async () => {
+  [fake, redis] = await Promise.all([startFakeAnthropic(), startRedisServer()]);
+});
+afterAll(async () => {
+  await Promise.all([fake.close(), redis.stop()]);
+});
+afterEach(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  servers = [];
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  fake.reset();
+});
+
+/** Two instances sharing Redis and the database file, as behind a load balancer. */
+async function twoInstances(): Promise<[TestServer, TestServer]> {
+  dir = mkdtempSync(join(tmpdir(), 'chat-api-redis-resume-'));
+  const dbPath = join(dir, 'chat.db');
+  const env = { ANTHROPIC_API_KEY: 'sk-test-key', ANTHROPIC_BASE_URL: fake.url, RETRY_MAX_RETRIES: '0', CHAT_FALLBACKS: 'none', REDIS_URL: redis.url };
+  const a = await startTestServer({ env, dbPath });
+  const b = await startTestServer({ env, dbPath });
+  servers = [a, b];
+  return [a, b];
+}
+
+async function newSession(base: string): Promise<string> {
+  const res = await fetch(`${base}/api/new-session`, { method: 'POST' });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { session_id: string }).session_id;
+}
+
+function upstreamCalls(): number {
+  return fake.requests.filter((r) => r.path === '/v1/messages').length;
+}
+
+describe('resuming across instances on one Redis', () => {
+  it('a stream started on instance A is resumed from instance B with exactly the remaining frames', async () => {
+    const [a, b] = await twoInstances();
+    fake.setReply(REPLY);
+    fake.setChunkDelayMs(15);
+    const sessionId = await newSession(a.url);
+    const controller = new AbortController();
+    const first: ChatFrame[] = [];
+    for await (const frame of readFrames(await postChat(a.url, { session_id: sessionId, message: 'go' }, controller.signal))) {
+      first.push(frame);
+      if (first.length === 5) break;
+    }
+    controller.abort();
+
+    const resumed = await fetch(`${b.url}/api/session/${sessionId}/stream`, { headers: { 'last-event-id': first.at(-1)!.id } });
+    expect(resumed.status).toBe(200);
+    const rest = await collectFrames(resumed);
+    expect(rest.map((f) => f.seq)).toEqual(rest.map((_, i) => 6 + i));
+    expect(rest.at(-1)?.type).toBe('done');
+    expect(textOf([...first, ...rest])).toBe(REPLY);
+    expect(b.logs.some((l) => l.event === 'stream_resumed')).toBe(true);
+
+    // Without Last-Event-ID, B finds the session's latest answer through Redis and replays it whole.
+    const whole = await collectFrames(await fetch(`${b.url}/api/session/${sessionId}/stream`));
+    expect(whole.map((f) => f.id)).toEqual([...first, ...rest].map((f) => f.id));
+    const history = (await (await fetch(`${b.url}/api/session-history/${sessionId}`)).json()) as { messages: { content: string; status: string }[] };
+    expect(history.messages[1]).toMatchObject({ content: REPLY, status: 'complete' });
+    expect(upstreamCalls()).toBe(1);
+  });
+
+  it('a repeated Idempotency-Key on instance B attaches to the turn instance A started: one upstream request, the same answer', async () => {
+    const [a, b] = await twoInstances();
+    fake.setReply(REPLY);
+    fake.setChunkDelayMs(10);
+    const send = (base: string) =>
+      fetch(`${base}/api/chat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'shared-key' },
+        body: JSON.stringify({ message: 'only once' }),
+      });
+    const first = await send(a.url);
+    const firstFrames = collectFrames(first);
+    await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages'));
+    const second = await send(b.url);
+    expect(second.status).toBe(200);
+    const [framesA, framesB] = await Promise.all([firstFrames, collectFrames(second)]);
+    expect(framesB.map((f) => [f.id, f.type, f.content])).toEqual(framesA.map((f) => [f.id, f.type, f.content]));
+    expect(textOf(framesB)).toBe(REPLY);
+    expect(upstreamCalls()).toBe(1);
+  });
+
+  it('one writer per session across instances: a send on B while A answers gets 409', async () => {
+    const [a, b] = await twoInstances();
+    fake.setReply(REPLY);
+    fake.setChunkDelayMs(20);
+    const sessionId = await newSession(a.url);
+    const running = await postChat(a.url, { session_id: sessionId, message: 'first' });
+    await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages'));
+    const refused = await postChat(b.url, { session_id: sessionId, message: 'second' });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ error: { type: 'turn_in_progress' } });
+    await collectFrames(running);
+    // Once A's turn ended, B may write.
+    const next = await collectFrames(await postChat(b.url, { session_id: sessionId, message: 'second' }));
+    expect(next.at(-2)?.type).toBe('result');
+    expect(upstreamCalls()).toBe(2);
+  });
+
+  it('with Redis down, each instance keeps streaming and resuming its own answers from memory', async () => {
+    const [a] = await twoInstances();
+    fake.setReply('still here');
+    await redis.stop();
+    try {
+      const sessionId = await newSession(a.url);
+      const frames = await collectFrames(await postChat(a.url, { session_id: sessionId, message: 'hello?' }));
+      expect(textOf(frames)).toBe('still here');
+      const again = await collectFrames(await fetch(`${a.url}/api/session/${sessionId}/stream`, { headers: { 'last-event-id': frames[1]!.id } }));
+      expect(again.map((f) => f.seq)).toEqual(frames.slice(2).map((f) => f.seq));
+      expect(a.logs.some((l) => l.event === 'stream_backend_degraded')).toBe(true);
+    } finally {
+      await redis.restart();
+    }
+  });
+});
