@@ -113,7 +113,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     telemetry: metrics,
     checkpointIntervalMs: config.checkpointIntervalMs,
   });
-  const streams = await wireStreams(config, logger);
+  const streams = await wireStreams(config, logger, metrics);
   const limiter = createRateLimiter({
     redisUrl: config.redisUrl,
     log: (event, fields) => logger.warn({ event, component: 'rate_limit', ...fields }),

@@ -92,8 +92,8 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
   await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } });
   await app.register(cors, {
     origin: options.corsOrigins.length > 0 ? options.corsOrigins : false,
-    exposedHeaders: ['x-session-id', 'x-request-id', 'x-fallback-strategy', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
-    allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'x-request-id'],
+    exposedHeaders: ['x-session-id', 'x-turn-id', 'x-request-id', 'idempotent-replayed', 'x-fallback-strategy', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
+    allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'x-request-id', 'idempotency-key', 'last-event-id'],
     methods: ['GET', 'POST', 'PUT', 'DELETE'],
     maxAge: 600,
   });

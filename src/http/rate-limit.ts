@@ -19,6 +19,7 @@ const GROUPS: Record<string, RateLimitGroup> = {
   '/api/session-with-config': 'session',
   '/api/session/:id': 'session',
   '/api/session/:id/config': 'session',
+  '/api/session/:id/stream': 'session',
   '/api/interrupt': 'session',
   '/api/clear': 'session',
   '/api/jobs/:id': 'session',

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TurnAbort } from '../chat/turn-abort.js';
 import type { PreparedTurn, TurnRunner } from '../chat/turn-runner.js';
 import { LogEvent } from '../observability/events.js';
+import type { Telemetry } from '../observability/telemetry.js';
 import type { SessionRecord, SessionStore } from '../store/types.js';
 import { parseEventId, type EventId } from '../streams/event-id.js';
 import type { FrameSource } from '../streams/frame-source.js';
@@ -15,6 +16,7 @@ export interface StreamingSettings {
   /** Keep generating when the client goes away (it can resume), or cancel the upstream call. */
   continueOnDisconnect: boolean;
   limits: ClientBufferLimits;
+  telemetry: Telemetry;
 }
 
 /**
@@ -25,11 +27,12 @@ export async function startAndStream(request: FastifyRequest, reply: FastifyRepl
   const stream = settings.hub.open(turn.userMessageId, turn.session.id);
   const reader = stream.reader();
   turns.run(turn, stream).catch((err: unknown) => request.log.error({ event: LogEvent.chatTurnFailed, session_id: turn.session.id, err }, 'turn crashed'));
-  const end = await sendStream(request, reply, reader, 0, settings.limits);
+  const end = await sendStream(request, reply, reader, 0, settings);
   if (end === 'complete' || end === 'slow_client' || stream.ended) return;
   // The client went away mid-answer. By default the answer goes on into the log and the history.
   const abort = !settings.continueOnDisconnect && stream.readerCount === 0;
   request.log.info({ event: LogEvent.clientDisconnected, session_id: turn.session.id, turn_id: turn.userMessageId, generation: abort ? 'aborted' : 'continues' });
+  settings.telemetry.streamEvent('client_disconnected');
   if (abort && !turn.active.controller.signal.aborted) turn.active.controller.abort(new TurnAbort('client_disconnected'));
 }
 
@@ -70,7 +73,8 @@ export async function resumeStream(
   if (!source && historyReplay && afterSeq === 0) source = replayFromHistory(store, session.id, target)?.reader() ?? null;
   if (!source) throw expired(session.id, 'the stream is no longer kept');
   request.log.info({ event: LogEvent.streamResumed, session_id: session.id, turn_id: target, after_seq: afterSeq });
-  await sendStream(request, reply, source, afterSeq, settings.limits);
+  settings.telemetry.streamEvent(turnId === null ? 'resumed' : 'idempotent_replay');
+  await sendStream(request, reply, source, afterSeq, settings);
 }
 
 function expired(sessionId: string, why: string): HttpError {
@@ -88,7 +92,7 @@ export function lastEventIdOf(request: FastifyRequest): EventId | null {
   return parsed;
 }
 
-async function sendStream(request: FastifyRequest, reply: FastifyReply, source: FrameSource, afterSeq: number, limits: ClientBufferLimits): Promise<StreamEnd> {
+async function sendStream(request: FastifyRequest, reply: FastifyReply, source: FrameSource, afterSeq: number, settings: StreamingSettings): Promise<StreamEnd> {
   reply.hijack();
   const res = reply.raw;
   // Headers set by the hooks (CORS, security, RateLimit) must reach the hijacked stream too.
@@ -98,9 +102,10 @@ async function sendStream(request: FastifyRequest, reply: FastifyReply, source: 
     'x-turn-id': source.turnId,
     'x-request-id': String(request.id),
   });
-  const end = await streamFrames(res, source, afterSeq, limits);
+  const end = await streamFrames(res, source, afterSeq, settings.limits);
   if (end === 'slow_client' || end === 'gap') {
     request.log.warn({ event: LogEvent.streamClientCutOff, session_id: source.sessionId, turn_id: source.turnId, reason: end });
+    settings.telemetry.streamEvent('client_cut_off');
   }
   return end;
 }

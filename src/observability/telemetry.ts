@@ -19,6 +19,10 @@ export interface TurnReport {
   errorType?: string | undefined;
 }
 
+/** What happened to a chat stream's connection (the turn itself is reported by turnFinished). */
+export const STREAM_EVENTS = ['resumed', 'idempotent_replay', 'client_disconnected', 'client_cut_off'] as const;
+export type StreamEvent = (typeof STREAM_EVENTS)[number];
+
 export interface Telemetry {
   /** A chat stream opened (counts as active until turnFinished). */
   turnStarted(): void;
@@ -26,6 +30,7 @@ export interface Telemetry {
   retryAttempt(circuit: string, reason: string): void;
   fallbackUsed(operation: string, strategy: string): void;
   sessionCreated(provisional: boolean): void;
+  streamEvent(event: StreamEvent): void;
 }
 
 export const noopTelemetry: Telemetry = {
@@ -34,4 +39,5 @@ export const noopTelemetry: Telemetry = {
   retryAttempt: () => undefined,
   fallbackUsed: () => undefined,
   sessionCreated: () => undefined,
+  streamEvent: () => undefined,
 };

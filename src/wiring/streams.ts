@@ -10,6 +10,7 @@ import type { StreamingSettings } from '../http/turn-streaming.js';
 import { RedisStreamLog } from '../streams/redis-stream-log.js';
 import { StreamHub } from '../streams/stream-hub.js';
 import { LogEvent } from '../observability/events.js';
+import type { Telemetry } from '../observability/telemetry.js';
 
 export interface Streams {
   streaming: StreamingSettings;
@@ -26,7 +27,7 @@ const IDEMPOTENCY_WAIT_MS = 10_000;
  * client for both) so any instance can resume a stream or recognise a repeated request, with this
  * process's memory as the fallback while Redis fails.
  */
-export async function wireStreams(config: AppConfig, logger: Logger): Promise<Streams> {
+export async function wireStreams(config: AppConfig, logger: Logger, telemetry: Telemetry): Promise<Streams> {
   const memoryKeys = new MemoryIdempotencyStore();
   let idempotencyStore: IdempotencyStore = memoryKeys;
   let shared: RedisStreamLog | null = null;
@@ -54,6 +55,7 @@ export async function wireStreams(config: AppConfig, logger: Logger): Promise<St
       hub,
       continueOnDisconnect: config.streams.continueOnDisconnect,
       limits: { maxBacklogBytes: config.streams.clientMaxBacklogBytes, stallMs: config.streams.clientStallMs },
+      telemetry,
     },
     idempotency: { store: idempotencyStore, ttlMs: config.idempotency.ttlMs, waitMs: IDEMPOTENCY_WAIT_MS },
     close: async () => {

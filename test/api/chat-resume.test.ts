@@ -108,6 +108,9 @@ describe('resuming a stream with Last-Event-ID', () => {
 
     expect(await storedTurns(sessionId)).toEqual(await storedTurns(reference));
     expect(upstreamCalls()).toBe(2);
+    const metrics = await (await fetch(`${server.url}/metrics`, { headers: { accept: 'text/plain;version=0.0.4' } })).text();
+    expect(metrics).toContain('chat_stream_events_total{event="resumed"} 1');
+    expect(metrics).toContain('chat_stream_events_total{event="client_disconnected"} 1');
   });
 
   it('without Last-Event-ID, the stream route replays the latest answer from its first frame; a finished one can be replayed again', async () => {

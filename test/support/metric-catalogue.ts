@@ -23,6 +23,7 @@ export const SCALAR_METRICS = [
   'retry_attempts_total',
   'fallbacks_total',
   'rate_limit_rejections_total',
+  'chat_stream_events_total',
   'system_memory_utilization',
 ] as const;
 

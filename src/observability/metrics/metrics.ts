@@ -9,7 +9,7 @@ import {
 } from 'prom-client';
 import type { CircuitBreakerRegistry } from '../../resilience/circuit-breaker/registry.js';
 import type { CircuitState } from '../../resilience/circuit-breaker/types.js';
-import type { Telemetry, TurnReport } from '../telemetry.js';
+import { STREAM_EVENTS, type StreamEvent, type Telemetry, type TurnReport } from '../telemetry.js';
 
 /** Label value for requests that matched no route (404s): never the raw URL. */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -111,6 +111,7 @@ export class Metrics implements Telemetry {
   private readonly retries: Counter<'circuit' | 'reason'>;
   private readonly fallbacks: Counter<'operation' | 'strategy'>;
   private readonly rateLimitRejections: Counter<'group'>;
+  private readonly streamEvents: Counter<'event'>;
   private readonly memoryUtilization: Gauge;
 
   constructor(options: MetricsOptions = {}) {
@@ -221,6 +222,12 @@ export class Metrics implements Telemetry {
       labelNames: ['group'],
       registers,
     });
+    this.streamEvents = new Counter({
+      name: 'chat_stream_events_total',
+      help: 'Chat stream events: resumed, idempotent_replay, client_disconnected, client_cut_off.',
+      labelNames: ['event'],
+      registers,
+    });
     this.memoryUtilization = new Gauge({
       name: 'system_memory_utilization',
       help: 'System memory in use, as a ratio (0-1) of total memory.',
@@ -234,6 +241,7 @@ export class Metrics implements Telemetry {
     // Series that should read 0 rather than be absent before the first event (rate() and alerts need them).
     this.errors.inc({ kind: 'http_5xx' }, 0);
     this.errors.inc({ kind: 'stream' }, 0);
+    for (const event of STREAM_EVENTS) this.streamEvents.inc({ event }, 0);
     this.sessionsCreated.inc({ provisional: 'false' }, 0);
     this.sessionsCreated.inc({ provisional: 'true' }, 0);
   }
@@ -272,6 +280,10 @@ export class Metrics implements Telemetry {
 
   retryAttempt(circuit: string, reason: string): void {
     this.retries.inc({ circuit, reason: this.reasons.of(reason) });
+  }
+
+  streamEvent(event: StreamEvent): void {
+    this.streamEvents.inc({ event });
   }
 
   fallbackUsed(operation: string, strategy: string): void {
