@@ -44,7 +44,8 @@ export async function claimIdempotencyKey(
   key: string,
   body: unknown,
 ): Promise<IdempotencyClaim> {
-  const scoped = sha256(`${scope.owner ?? '*'}\n${route}\n${key}`);
+  // `open:` (no authentication) can never collide with a key's name.
+  const scoped = sha256(`${scope.owner === null ? 'open:' : `key:${scope.owner}`}\n${route}\n${key}`);
   const fingerprint = sha256(stableJson(body));
   const deadline = Date.now() + settings.waitMs;
   for (;;) {

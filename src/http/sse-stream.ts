@@ -90,12 +90,15 @@ function drained(res: ServerResponse, source: FrameSource, cursor: number, limit
     const onDrain = () => finish('drained');
     const onClose = () => finish('client_gone');
     const waitingFrom = source.backlogBytes(cursor);
+    // Cut off once the answer grew past the bound, or once the log trimmed frames this client still needs.
     const check = () => {
-      if (source.backlogBytes(cursor) - waitingFrom > limits.maxBacklogBytes) finish('slow_client');
+      const backlog = source.backlogBytes(cursor);
+      if (backlog === Infinity || backlog - waitingFrom > limits.maxBacklogBytes) finish('slow_client');
     };
     res.on('drain', onDrain);
     res.on('close', onClose);
     const unsubscribe = source.onAppend(check);
     if (limits.stallMs > 0) timer = setTimeout(() => finish('slow_client'), limits.stallMs);
+    if (waitingFrom === Infinity) finish('slow_client');
   });
 }

@@ -20,7 +20,10 @@ export interface FrameSource {
   readonly sessionId: string;
   /** Waits until there are frames after `afterSeq` (or the turn ended, or `signal` aborted). */
   read(afterSeq: number, signal: AbortSignal): Promise<FrameBatch>;
-  /** Bytes logged after `afterSeq` and not yet read; 0 when unknown (remote logs are pulled on demand). */
+  /**
+   * Bytes logged after `afterSeq` and not yet read; Infinity once some of them were trimmed; 0 when
+   * unknown (remote logs are pulled on demand).
+   */
   backlogBytes(afterSeq: number): number;
   /** Calls `listener` whenever frames are appended (local logs only); returns the unsubscribe. */
   onAppend(listener: () => void): () => void;

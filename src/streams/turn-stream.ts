@@ -17,8 +17,8 @@ const RESOLVED = Promise.resolve();
 export class TurnStream implements FrameSink {
   /** Serialized frames; index `head` holds seq `firstSeq`. Trimmed frames are dropped from the front. */
   private frames: string[] = [];
-  /** Running byte total through each frame (parallel to `frames`), for readers' backlog. */
-  private byteEnds: number[] = [];
+  /** Running byte total (UTF-8, as sent) before each frame (parallel to `frames`), for readers' backlog. */
+  private byteStarts: number[] = [];
   private head = 0;
   private firstSeq = 1;
   private totalBytes = 0;
@@ -64,8 +64,8 @@ export class TurnStream implements FrameSink {
     const { type, ...fields } = frame;
     const data = JSON.stringify({ type, session_id: this.sessionId, ...fields });
     this.frames.push(data);
-    this.totalBytes += data.length;
-    this.byteEnds.push(this.totalBytes);
+    this.byteStarts.push(this.totalBytes);
+    this.totalBytes += Buffer.byteLength(data);
     if (this.frames.length - this.head > this.maxFrames) this.trimOne();
     this.mirror?.append(this.turnId, this.lastSeq, data, type === 'done');
     this.notify();
@@ -100,9 +100,11 @@ export class TurnStream implements FrameSink {
     return { frames, ended: this.isEnded, gap: false, lost: false };
   }
 
+  /** Bytes logged after `afterSeq`; Infinity once frames after it were trimmed (it can never catch up). */
   backlogBytes(afterSeq: number): number {
+    if (afterSeq < this.firstSeq - 1) return Infinity;
     if (afterSeq >= this.lastSeq) return 0;
-    return this.totalBytes - this.bytesBefore(this.head + Math.max(afterSeq + 1 - this.firstSeq, 0));
+    return this.totalBytes - this.bytesBefore(this.head + afterSeq + 1 - this.firstSeq);
   }
 
   onAppend(listener: () => void): () => void {
@@ -135,7 +137,7 @@ export class TurnStream implements FrameSink {
 
   /** Running byte total up to (not including) the frame at `index`. */
   private bytesBefore(index: number): number {
-    return this.byteEnds[index]! - this.frames[index]!.length;
+    return this.byteStarts[index]!;
   }
 
   private trimOne(): void {
@@ -144,7 +146,7 @@ export class TurnStream implements FrameSink {
     // Compact now and then so trimmed frames are freed without shifting the array on every append.
     if (this.head >= 1024 && this.head * 2 >= this.frames.length) {
       this.frames = this.frames.slice(this.head);
-      this.byteEnds = this.byteEnds.slice(this.head);
+      this.byteStarts = this.byteStarts.slice(this.head);
       this.head = 0;
     }
   }
