@@ -132,6 +132,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     activeSessionIds: (limit) => activeTurns.sessionIds(limit),
     metrics,
     limiter,
+    streams: () => streams.status(),
   });
   const http = await buildHttpApp(
     {

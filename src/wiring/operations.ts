@@ -33,6 +33,8 @@ export interface OperationsDeps {
   activeSessionIds(limit: number): string[];
   metrics: Metrics;
   limiter: RateLimiter;
+  /** Where stream logs and idempotency keys are shared, and how many answers are held here. */
+  streams: () => { backend: 'memory' | 'redis' | 'redis_degraded'; turns: number; finishedTurns: number; finishedBytes: number };
 }
 
 export interface Operations {
@@ -77,6 +79,18 @@ export function wireOperations(deps: OperationsDeps): Operations {
         : { status: 'pass', output: backend };
     },
     { intervalMs: config.health.intervalMs, componentType: 'datastore', componentId: 'rate_limiter', measurement: 'backend' },
+  );
+
+  checks.registerHealthCheck(
+    'streams',
+    () => {
+      const { backend, ...held } = deps.streams();
+      const detail = `${backend}; ${held.turns} answers held (${held.finishedTurns} finished, ${held.finishedBytes} bytes)`;
+      return backend === 'redis_degraded'
+        ? { status: 'warn', output: `Redis unreachable: streams resume and idempotency keys work on this instance only; ${detail}` }
+        : { status: 'pass', output: detail };
+    },
+    { intervalMs: config.health.intervalMs, componentType: 'datastore', componentId: 'stream_log', measurement: 'backend' },
   );
 
   const alerts = new AlertEngine(

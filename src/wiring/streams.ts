@@ -16,6 +16,8 @@ export interface Streams {
   streaming: StreamingSettings;
   idempotency: IdempotencySettings;
   hub: StreamHub;
+  /** For the health check: where logs and keys are shared, and what this instance holds. */
+  status(): { backend: 'memory' | 'redis' | 'redis_degraded'; turns: number; finishedTurns: number; finishedBytes: number };
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export async function wireStreams(config: AppConfig, logger: Logger, telemetry: 
       telemetry,
     },
     idempotency: { store: idempotencyStore, ttlMs: config.idempotency.ttlMs, waitMs: IDEMPOTENCY_WAIT_MS },
+    status: () => ({ backend: backend === null ? 'memory' : backend.degraded ? 'redis_degraded' : 'redis', ...hub.stats() }),
     close: async () => {
       hub.close();
       await idempotencyStore.close();

@@ -36,7 +36,7 @@ afterEach(async () => {
 async function twoInstances(): Promise<[TestServer, TestServer]> {
   dir = mkdtempSync(join(tmpdir(), 'chat-api-redis-resume-'));
   const dbPath = join(dir, 'chat.db');
-  const env = { ANTHROPIC_API_KEY: 'sk-test-key', ANTHROPIC_BASE_URL: fake.url, RETRY_MAX_RETRIES: '0', CHAT_FALLBACKS: 'none', REDIS_URL: redis.url };
+  const env = { ANTHROPIC_API_KEY: 'sk-test-key', ANTHROPIC_BASE_URL: fake.url, RETRY_MAX_RETRIES: '0', CHAT_FALLBACKS: 'none', REDIS_URL: redis.url, HEALTH_CHECK_INTERVAL_MS: '100' };
   const a = await startTestServer({ env, dbPath });
   const b = await startTestServer({ env, dbPath });
   servers = [a, b];
@@ -124,6 +124,12 @@ describe('resuming across instances on one Redis', () => {
   it('with Redis down, each instance keeps streaming and resuming its own answers from memory', async () => {
     const [a] = await twoInstances();
     fake.setReply('still here');
+    const streamsCheck = async () => {
+      const health = (await (await fetch(`${a.url}/health`)).json()) as { checks: Record<string, { status: string; output: string }[]> };
+      return health.checks['streams:backend']?.[0];
+    };
+    await expect.poll(async () => (await streamsCheck())?.status).toBe('pass');
+    expect((await streamsCheck())?.output).toMatch(/^redis; /);
     await redis.stop();
     try {
       const sessionId = await newSession(a.url);
@@ -132,6 +138,7 @@ describe('resuming across instances on one Redis', () => {
       const again = await collectFrames(await fetch(`${a.url}/api/session/${sessionId}/stream`, { headers: { 'last-event-id': frames[1]!.id } }));
       expect(again.map((f) => f.seq)).toEqual(frames.slice(2).map((f) => f.seq));
       expect(a.logs.some((l) => l.event === 'stream_backend_degraded')).toBe(true);
+      await expect.poll(async () => (await streamsCheck())?.status, { timeout: 5000 }).toBe('warn');
     } finally {
       await redis.restart();
     }
