@@ -4,6 +4,7 @@ import type { SessionScope } from '../auth/identity.js';
 import { MemoryIdempotencyStore } from '../coordination/idempotency/memory-idempotency.js';
 import { HttpError } from './http-error.js';
 import { claimIdempotencyKey, idempotencyKeyOf, type IdempotencyClaim, type IdempotencySettings } from './idempotency.js';
+import { track } from '../../test/support/track-promise.js';
 
 const ROUTE = 'POST /api/chat';
 const alice: SessionScope = { owner: 'alice', all: false };
@@ -15,15 +16,6 @@ function settingsWith(overrides: Partial<IdempotencySettings> = {}): Idempotency
 
 function expectNew(claim: IdempotencyClaim): asserts claim is Extract<IdempotencyClaim, { kind: 'new' }> {
   expect(claim.kind).toBe('new');
-}
-
-function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
-  let done = false;
-  void promise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  return { promise, settled: () => done };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<HttpError> {

@@ -12,6 +12,7 @@ import type { Frame } from '../chat/frames.js';
 import type { FrameSource } from '../streams/frame-source.js';
 import { TurnStream } from '../streams/turn-stream.js';
 import { openEventStream, streamFrames, type ClientBufferLimits, type StreamEnd } from './sse-stream.js';
+import { track } from '../../test/support/track-promise.js';
 
 const NO_LIMITS: ClientBufferLimits = { maxBacklogBytes: 2 ** 40, stallMs: 0 };
 
@@ -32,15 +33,6 @@ function eventsOf(stream: TurnStream, afterSeq: number): string {
 }
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
-
-function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
-  let done = false;
-  void promise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  return { promise, settled: () => done };
-}
 
 async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Frame } from '../chat/frames.js';
 import type { FrameBatch } from './frame-source.js';
 import { TurnStream, type StreamMirror } from './turn-stream.js';
+import { track } from '../../test/support/track-promise.js';
 
 const text = (content: string): Frame => ({ type: 'text_chunk', content });
 
@@ -20,15 +21,6 @@ const listenerCount = (stream: TurnStream) => (stream as unknown as { listeners:
 
 /** Lets pending promise callbacks and I/O callbacks run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
-
-function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
-  let done = false;
-  void promise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  return { promise, settled: () => done };
-}
 
 describe('TurnStream send and serialization', () => {
   it('serializes each frame as JSON with type first, then session_id, then the frame fields', async () => {
