@@ -17,6 +17,14 @@ import { abortKindOf, type TurnAbortKind } from './turn-abort.js';
 import { TurnInProgressError } from './errors.js';
 
 
+/** The shared one-turn-per-session lock across instances (the local one is ActiveTurns). */
+export interface WriterLock {
+  /** False when another instance runs a turn on the session. */
+  claim(sessionId: string, turnId: string): Promise<boolean>;
+  /** Gives the lock back when the turn did not start; a started turn releases it as its stream ends. */
+  release(sessionId: string, turnId: string): void;
+}
+
 /** A turn whose user message is committed and whose session lock is held, ready to stream. */
 export interface PreparedTurn {
   readonly session: SessionRecord;
@@ -103,14 +111,15 @@ export class TurnRunner {
   }
 
   /**
-   * Takes the session lock (and, across instances, the shared writer lock via `claimWriter`) and commits
-   * the user message, whose id is the turn's id. Throws before anything is streamed.
+   * Takes the session lock (and, across instances, the shared `writer` lock) and commits the user
+   * message, whose id is the turn's id. Throws before anything is streamed, releasing both locks.
    */
-  async prepare(session: SessionRecord, message: string, claimWriter?: (sessionId: string, turnId: string) => Promise<boolean>): Promise<PreparedTurn> {
+  async prepare(session: SessionRecord, message: string, writer?: WriterLock): Promise<PreparedTurn> {
     const active = this.turns.begin(session.id);
+    const turnId = randomUUID();
+    let claimed = false;
     try {
-      const turnId = randomUUID();
-      if (claimWriter && !(await claimWriter(session.id, turnId))) throw new TurnInProgressError(session.id);
+      if (writer && !(claimed = await writer.claim(session.id, turnId))) throw new TurnInProgressError(session.id);
       const userMessage = this.store.appendMessage({
         id: turnId,
         sessionId: session.id,
@@ -122,6 +131,7 @@ export class TurnRunner {
       const request = buildTurnRequest(session, this.store.allMessages(session.id), this.defaults);
       return { session, userMessageId: userMessage.id, active, request };
     } catch (error) {
+      if (claimed) writer?.release(session.id, turnId);
       this.turns.end(active);
       active.settle();
       throw error;

@@ -85,6 +85,12 @@ export class RedisStreamLog implements StreamMirror {
     }
   }
 
+  /** Gives the writer lock back if this turn holds it (a turn that never started). */
+  releaseWriter(sessionId: string, turnId: string): void {
+    if (!this.backend.shouldUseRedis()) return;
+    this.client.eval(RELEASE_WRITER, 1, this.writerKey(sessionId), turnId).catch((error: unknown) => this.failed('release_writer', error));
+  }
+
   begin(turnId: string, sessionId: string): void {
     this.live.set(turnId, sessionId);
     if (!this.backend.shouldUseRedis()) {

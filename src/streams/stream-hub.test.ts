@@ -57,8 +57,9 @@ describe('StreamHub lookups', () => {
     expect(hub.local('nope')).toBeUndefined();
     expect(await hub.latestTurn('nope')).toBeNull();
     expect(await hub.reader('nope')).toBeNull();
-    expect(await hub.claimWriter('s1', 't1')).toBe(true);
-    expect(await hub.claimWriter('s1', 't2')).toBe(true);
+    expect(await hub.claim('s1', 't1')).toBe(true);
+    expect(await hub.claim('s1', 't2')).toBe(true);
+    hub.release('s1', 't1');
   });
 
   it('a reader of a stream reads what the turn writes', async () => {

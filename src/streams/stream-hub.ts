@@ -1,6 +1,7 @@
 import type { FrameSource } from './frame-source.js';
 import type { RedisStreamLog } from './redis-stream-log.js';
 import { TurnStream } from './turn-stream.js';
+import type { WriterLock } from '../chat/turn-runner.js';
 
 export interface StreamHubOptions {
   /** How long a turn's frames stay resumable after it ends. */
@@ -17,7 +18,7 @@ export interface StreamHubOptions {
  * The stream logs of this instance's turns, kept until `retentionMs` after each turn ends, and the
  * way to find any turn's frames: here first, then in the shared copy.
  */
-export class StreamHub {
+export class StreamHub implements WriterLock {
   private readonly streams = new Map<string, TurnStream>();
   private readonly latest = new Map<string, string>();
   private readonly expiries = new Map<string, NodeJS.Timeout>();
@@ -27,9 +28,13 @@ export class StreamHub {
 
   constructor(private readonly options: StreamHubOptions) {}
 
-  /** Whether another instance is running a turn on this session (always false without Redis). */
-  async claimWriter(sessionId: string, turnId: string): Promise<boolean> {
+  /** The writer lock across instances (WriterLock): false when another instance runs a turn on the session. */
+  async claim(sessionId: string, turnId: string): Promise<boolean> {
     return this.options.shared ? this.options.shared.acquireWriter(sessionId, turnId) : true;
+  }
+
+  release(sessionId: string, turnId: string): void {
+    this.options.shared?.releaseWriter(sessionId, turnId);
   }
 
   open(turnId: string, sessionId: string): TurnStream {

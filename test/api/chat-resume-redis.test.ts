@@ -115,7 +115,13 @@ describe('resuming across instances on one Redis', () => {
     expect(refused.status).toBe(409);
     expect(await refused.json()).toMatchObject({ error: { type: 'turn_in_progress' } });
     await collectFrames(running);
-    // Once A's turn ended, B may write.
+    // A lock taken for a turn that then failed to start is given back at once, not after its TTL.
+    expect(await a.app.streams.hub.claim(sessionId, 'turn-that-never-started')).toBe(true);
+    expect((await postChat(b.url, { session_id: sessionId, message: 'second' })).status).toBe(409);
+    a.app.streams.hub.release(sessionId, 'turn-that-never-started');
+    // Once A's turn ended (and the stray lock is released), B may write.
+    await expect.poll(() => b.app.streams.hub.claim(sessionId, 'probe')).toBe(true);
+    b.app.streams.hub.release(sessionId, 'probe');
     const next = await collectFrames(await postChat(b.url, { session_id: sessionId, message: 'second' }));
     expect(next.at(-2)?.type).toBe('result');
     expect(upstreamCalls()).toBe(2);

@@ -22,7 +22,7 @@ export const chatRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { ser
   /** Everything that can be refused (bad input, unknown or busy session) is refused as JSON before the stream opens. */
   const beginTurn = async (scope: SessionScope, body: { session_id?: string | null | undefined; message: string }): Promise<PreparedTurn> => {
     const session = body.session_id ? sessions.get(body.session_id, scope) : (await sessions.create(scope)).session;
-    return turns.prepare(session, body.message, (sessionId, turnId) => streaming.hub.claimWriter(sessionId, turnId));
+    return turns.prepare(session, body.message, streaming.hub);
   };
 
   app.post('/api/chat', async (request, reply) => {
