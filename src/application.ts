@@ -102,7 +102,18 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
       return session;
     }),
   );
-  const sessions = new SessionService({ store, turns: activeTurns, log: logger, guard: resilience.sessionBreaker, fallbacks: sessionCreation, telemetry: metrics });
+  const streams = await wireStreams(config, logger, metrics);
+  // Other instances (with Redis) may ask this one to interrupt its turns, and this one them.
+  streams.hub.listenForAborts((sessionId, kind) => activeTurns.abort(sessionId, kind));
+  const sessions = new SessionService({
+    store,
+    turns: activeTurns,
+    log: logger,
+    guard: resilience.sessionBreaker,
+    fallbacks: sessionCreation,
+    telemetry: metrics,
+    remote: streams.hub,
+  });
   const turns = new TurnRunner({
     store,
     provider,
@@ -113,7 +124,6 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
     telemetry: metrics,
     checkpointIntervalMs: config.checkpointIntervalMs,
   });
-  const streams = await wireStreams(config, logger, metrics);
   const limiter = createRateLimiter({
     redisUrl: config.redisUrl,
     log: (event, fields) => logger.warn({ event, component: 'rate_limit', ...fields }),

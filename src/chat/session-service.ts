@@ -17,6 +17,11 @@ export interface CreatedSession {
   fallbackStrategy: string | null;
 }
 
+/** Turns running on other instances (with Redis): asked to stop before clear, config change, delete. */
+export interface RemoteTurns {
+  stopElsewhere(sessionId: string, kind: TurnAbortKind, timeoutMs: number): Promise<'idle' | 'stopped' | 'busy'>;
+}
+
 /** Runs a synchronous store write under a breaker (the `session_operations` circuit). */
 export interface WriteGuard {
   executeSync<T>(fn: () => T): T;
@@ -36,6 +41,8 @@ export interface SessionServiceDeps {
   telemetry?: Telemetry | undefined;
   /** Longest wait for an interrupted turn to settle before clear/config/delete go ahead. Default 10 s. */
   settleTimeoutMs?: number | undefined;
+  /** Turns of other instances; without it only this instance's turns are seen. */
+  remote?: RemoteTurns | undefined;
 }
 
 export class SessionService {
@@ -46,8 +53,10 @@ export class SessionService {
   private readonly fallbacks: FallbackChain<NewSession, SessionRecord> | undefined;
   private readonly telemetry: Telemetry;
   private readonly settleTimeoutMs: number;
+  private readonly remote: RemoteTurns | undefined;
 
   constructor(deps: SessionServiceDeps) {
+    this.remote = deps.remote;
     this.settleTimeoutMs = deps.settleTimeoutMs ?? 10_000;
     ({ store: this.store, turns: this.turns, log: this.log, guard: this.guard, fallbacks: this.fallbacks } = deps);
     this.telemetry = deps.telemetry ?? noopTelemetry;
@@ -119,17 +128,23 @@ export class SessionService {
    * Interrupts the session's running turn and waits until it has stored its answer and sent its last
    * frame. A turn that will not settle in time leaves the session busy (409) rather than racing it.
    */
-  private async stopRunningTurn(id: string, kind: TurnAbortKind): Promise<void> {
+  private async stopRunningTurn(id: string, kind: TurnAbortKind): Promise<boolean> {
     const turn = this.turns.current(id);
-    if (!turn) return;
-    this.turns.abort(id, kind);
-    if (!(await settlesWithin(turn.settled, this.settleTimeoutMs))) throw new TurnInProgressError(id);
+    if (turn) {
+      this.turns.abort(id, kind);
+      if (!(await settlesWithin(turn.settled, this.settleTimeoutMs))) throw new TurnInProgressError(id);
+      return true;
+    }
+    const elsewhere = (await this.remote?.stopElsewhere(id, kind, this.settleTimeoutMs)) ?? 'idle';
+    if (elsewhere === 'busy') throw new TurnInProgressError(id);
+    return elsewhere === 'stopped';
   }
 
-  /** True when a running turn was cancelled, false when the session was idle. */
-  interrupt(id: string, scope: SessionScope): boolean {
+  /** True when a running turn (here or, with Redis, on another instance) was cancelled, false when the session was idle. */
+  async interrupt(id: string, scope: SessionScope): Promise<boolean> {
     this.get(id, scope);
-    return this.turns.abort(id, 'interrupted');
+    if (this.turns.abort(id, 'interrupted')) return true;
+    return (await this.remote?.stopElsewhere(id, 'interrupted', this.settleTimeoutMs)) === 'stopped';
   }
 
   /** One's own sessions; every session for the admin (or with authentication off). */

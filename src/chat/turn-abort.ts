@@ -1,11 +1,10 @@
 /** Why a running turn was cancelled; carried as the AbortSignal's reason so the runner can tell. */
-export type TurnAbortKind =
-  | 'interrupted'
-  | 'client_disconnected'
-  | 'session_deleted'
-  | 'session_cleared'
-  | 'session_reconfigured'
-  | 'server_shutting_down';
+const KINDS = ['interrupted', 'client_disconnected', 'session_deleted', 'session_cleared', 'session_reconfigured', 'server_shutting_down'] as const;
+export type TurnAbortKind = (typeof KINDS)[number];
+
+export function isTurnAbortKind(value: string): value is TurnAbortKind {
+  return (KINDS as readonly string[]).includes(value);
+}
 
 export class TurnAbort {
   constructor(readonly kind: TurnAbortKind) {}

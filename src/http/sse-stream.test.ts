@@ -230,6 +230,7 @@ describe('streamFrames over HTTP', () => {
       turnId: 't1',
       sessionId: 's1',
       fallbackStrategy: undefined,
+      position: async () => 'ok',
       read: async () => ({ frames: [{ seq: 4, data: '{"type":"text_chunk","session_id":"s1","content":"x"}' }], ended: false, gap: false, lost: true }),
       backlogBytes: () => 0,
       onAppend: () => () => undefined,

@@ -9,7 +9,8 @@ import type { FrameSource } from '../streams/frame-source.js';
 import { replayFromHistory } from '../streams/history-replay.js';
 import type { StreamHub } from '../streams/stream-hub.js';
 import { HttpError } from './http-error.js';
-import { openEventStream, streamFrames, type ClientBufferLimits, type StreamEnd } from './sse-stream.js';
+import { openEventStream, streamFrames, type ClientBufferLimits } from './sse-stream.js';
+import type { TurnStream } from '../streams/turn-stream.js';
 
 export interface StreamingSettings {
   hub: StreamHub;
@@ -20,27 +21,31 @@ export interface StreamingSettings {
 }
 
 /**
- * Starts a prepared turn writing into a new stream log (the turn runs on its own, at upstream speed)
- * and streams that log to this connection from the first frame.
+ * Opens the stream log of a prepared turn and starts the turn writing into it (on its own, at
+ * upstream speed). Returns the log; `streamTurn` then sends it to this connection.
  */
-export async function startAndStream(request: FastifyRequest, reply: FastifyReply, turns: TurnRunner, settings: StreamingSettings, turn: PreparedTurn): Promise<void> {
+export function startTurn(request: FastifyRequest, turns: TurnRunner, settings: StreamingSettings, turn: PreparedTurn) {
   const stream = settings.hub.open(turn.userMessageId, turn.session.id);
-  const reader = stream.reader();
+  if (!settings.continueOnDisconnect) {
+    // Abort on disconnect: when the last client reading this answer goes away, the turn stops.
+    stream.abandon = () => {
+      if (!turn.active.controller.signal.aborted) turn.active.controller.abort(new TurnAbort('client_disconnected'));
+    };
+  }
   turns.run(turn, stream).catch((err: unknown) => request.log.error({ event: LogEvent.chatTurnFailed, session_id: turn.session.id, err }, 'turn crashed'));
-  const end = await sendStream(request, reply, reader, 0, settings);
-  if (end === 'complete' || end === 'slow_client' || stream.ended) return;
-  // The client went away mid-answer. By default the answer goes on into the log and the history.
-  const abort = !settings.continueOnDisconnect && stream.readerCount === 0;
-  request.log.info({ event: LogEvent.clientDisconnected, session_id: turn.session.id, turn_id: turn.userMessageId, generation: abort ? 'aborted' : 'continues' });
-  settings.telemetry.streamEvent('client_disconnected');
-  if (abort && !turn.active.controller.signal.aborted) turn.active.controller.abort(new TurnAbort('client_disconnected'));
+  return stream;
+}
+
+/** Streams a started turn's log to this connection from its first frame. */
+export async function streamTurn(request: FastifyRequest, reply: FastifyReply, settings: StreamingSettings, stream: TurnStream): Promise<void> {
+  await sendStream(request, reply, stream.reader(), 0, settings);
 }
 
 /**
  * Streams a turn's frames after the client's last event id (GET /api/session/{id}/stream, or a
  * repeated POST with the same Idempotency-Key): a replay of what was logged, then live frames while
  * the turn runs. `historyReplay` lets a whole-answer request fall back to the stored answer once the
- * log has expired.
+ * log has expired or been trimmed. Everything that can be refused is refused before the stream opens.
  */
 export async function resumeStream(
   request: FastifyRequest,
@@ -59,19 +64,27 @@ export async function resumeStream(
   if (!target) {
     throw new HttpError(404, 'no_stream', `Session ${session.id} has no answer streaming or recently finished; read its history instead`);
   }
-  const afterSeq = last?.seq ?? 0;
-  const local = settings.hub.local(target);
-  if (local && local.sessionId === session.id) {
-    if (afterSeq > local.lastSeq) throw new HttpError(400, 'invalid_last_event_id', `Last-Event-ID is ahead of this stream (its last event is ${target}:${local.lastSeq})`);
-    if (!local.canResumeAfter(afterSeq)) throw expired(session.id, 'the events after Last-Event-ID were trimmed from the stream log');
+  // A cleared or deleted conversation is not served again from a log that outlived it.
+  if (!store.hasMessage(session.id, target)) {
+    throw last && !turnId ? new HttpError(404, 'stream_not_found', `No stream ${target} in session ${session.id}`) : expired(session.id, 'the conversation was cleared');
   }
+  const afterSeq = last?.seq ?? 0;
   let source: FrameSource | null = await settings.hub.reader(target);
   if (source && source.sessionId !== session.id) {
     source.release();
     throw new HttpError(404, 'stream_not_found', `No stream ${target} in session ${session.id}`);
   }
+  const position = source ? await source.position(afterSeq) : null;
+  if (position === 'ahead') {
+    source?.release();
+    throw new HttpError(400, 'invalid_last_event_id', `Last-Event-ID ${target}:${afterSeq} is ahead of this stream`);
+  }
+  if (position === 'gap') {
+    source?.release();
+    source = null;
+  }
   if (!source && historyReplay && afterSeq === 0) source = replayFromHistory(store, session.id, target)?.reader() ?? null;
-  if (!source) throw expired(session.id, 'the stream is no longer kept');
+  if (!source) throw expired(session.id, position === 'gap' ? 'the events after Last-Event-ID were trimmed from the stream log' : 'the stream is no longer kept');
   request.log.info({ event: LogEvent.streamResumed, session_id: session.id, turn_id: target, after_seq: afterSeq });
   settings.telemetry.streamEvent(turnId === null ? 'resumed' : 'idempotent_replay');
   await sendStream(request, reply, source, afterSeq, settings);
@@ -92,7 +105,7 @@ export function lastEventIdOf(request: FastifyRequest): EventId | null {
   return parsed;
 }
 
-async function sendStream(request: FastifyRequest, reply: FastifyReply, source: FrameSource, afterSeq: number, settings: StreamingSettings): Promise<StreamEnd> {
+async function sendStream(request: FastifyRequest, reply: FastifyReply, source: FrameSource, afterSeq: number, settings: StreamingSettings): Promise<void> {
   reply.hijack();
   const res = reply.raw;
   // Headers set by the hooks (CORS, security, RateLimit) must reach the hijacked stream too.
@@ -107,7 +120,14 @@ async function sendStream(request: FastifyRequest, reply: FastifyReply, source: 
     request.log.warn({ event: LogEvent.streamClientCutOff, session_id: source.sessionId, turn_id: source.turnId, reason: end });
     settings.telemetry.streamEvent('client_cut_off');
   }
-  return end;
+  const local = settings.hub.local(source.turnId);
+  if (end === 'client_gone' && local && !local.ended) {
+    // The client went away mid-answer. By default the answer goes on into the log and the history.
+    const abort = local.abandon !== undefined && local.readerCount === 0;
+    request.log.info({ event: LogEvent.clientDisconnected, session_id: source.sessionId, turn_id: source.turnId, generation: abort ? 'aborted' : 'continues' });
+    settings.telemetry.streamEvent('client_disconnected');
+    if (abort) local.abandon?.();
+  }
 }
 
 function stringHeaders(headers: Record<string, number | string | string[] | undefined>): Record<string, string> {

@@ -136,6 +136,8 @@ export interface SessionStore {
   listMessages(sessionId: string, options: ListMessagesOptions): MessageRecord[];
   /** All messages of a session in order (used to build the upstream conversation). */
   allMessages(sessionId: string): MessageRecord[];
+  /** Whether the session still holds this message (not cleared or deleted). */
+  hasMessage(sessionId: string, messageId: string): boolean;
   /**
    * Saves the partial content and tool events of a message while it is in progress (one UPDATE);
    * false when the message does not exist, belongs to another session or is no longer in progress.

@@ -14,10 +14,15 @@ export interface FrameBatch {
   lost: boolean;
 }
 
+/** Where a client's last event stands in a log: resumable, trimmed away, or beyond what was logged. */
+export type ResumePosition = 'ok' | 'gap' | 'ahead';
+
 /** Where a connection reads a turn's frames from: the local log, or a log another instance writes. */
 export interface FrameSource {
   readonly turnId: string;
   readonly sessionId: string;
+  /** Checked before the stream opens, so a resume that cannot be served is refused with a status. */
+  position(afterSeq: number): Promise<ResumePosition>;
   /** Waits until there are frames after `afterSeq` (or the turn ended, or `signal` aborted). */
   read(afterSeq: number, signal: AbortSignal): Promise<FrameBatch>;
   /**

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { errorMessage, type RedisBackendSwitch } from '../coordination/redis/backend-switch.js';
-import type { FrameBatch, FrameSource, LoggedFrame } from './frame-source.js';
+import type { FrameBatch, FrameSource, LoggedFrame, ResumePosition } from './frame-source.js';
 import type { StreamMirror } from './turn-stream.js';
 
 export const DEFAULT_STREAM_PREFIX = 'claude-chat:stream:';
@@ -19,6 +19,15 @@ export interface RedisStreamLogOptions {
 
 /** Releases a session's writer lock only if this turn still holds it. */
 const RELEASE_WRITER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+/** Keeps (or, after it lapsed during a Redis outage, takes back) a running turn's writer lock. */
+const REFRESH_WRITER = `local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`;
+
+export type RemoteStop = 'idle' | 'stopped' | 'busy';
+
+/** Asks whichever instance runs a turn on a session to interrupt it (clear, config change, delete, interrupt). */
+export type AbortRequestHandler = (sessionId: string, kind: string) => void;
 
 /**
  * The shared copy of the stream logs in Redis, so a client can resume on any instance. Per turn: a
@@ -40,6 +49,7 @@ export class RedisStreamLog implements StreamMirror {
   /** Turns whose copy broke (a write failed): not written any more, readers elsewhere see it expire. */
   private readonly broken = new Set<string>();
   private readonly heartbeat: NodeJS.Timeout;
+  private subscriber: Redis | undefined;
 
   constructor(options: RedisStreamLogOptions) {
     this.client = options.client;
@@ -111,7 +121,8 @@ export class RedisStreamLog implements StreamMirror {
     const key = this.framesKey(turnId);
     const batch = this.client.multi().xadd(key, 'MAXLEN', '~', String(this.maxFrames), `0-${seq}`, 'd', data);
     batch.hset(this.metaKey(turnId), 'last', String(seq), ...(last ? ['ended', '1'] : []));
-    if (seq === 1) batch.pexpire(key, this.liveTtlMs);
+    // Every key gets a TTL with its first write, whatever happened to `begin`.
+    if (seq === 1) batch.pexpire(key, this.liveTtlMs).pexpire(this.metaKey(turnId), this.liveTtlMs);
     batch.exec().catch((error: unknown) => this.breakTurn(turnId, 'append', error));
   }
 
@@ -140,6 +151,52 @@ export class RedisStreamLog implements StreamMirror {
     }
   }
 
+  /**
+   * Interrupts a turn another instance runs on the session: publishes the request, then waits until
+   * the session's writer lock is gone (the turn stored its answer and ended): `idle` when no instance
+   * ran one (or Redis cannot tell), `stopped` when it ended, `busy` when it still runs after `timeoutMs`.
+   */
+  async stopElsewhere(sessionId: string, kind: string, timeoutMs: number): Promise<RemoteStop> {
+    if (!this.backend.shouldUseRedis()) return 'idle';
+    const key = this.writerKey(sessionId);
+    try {
+      if ((await this.client.exists(key)) === 0) return 'idle';
+      await this.client.publish(this.controlChannel, JSON.stringify({ session_id: sessionId, kind }));
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        if ((await this.client.exists(key)) === 0) return 'stopped';
+      }
+      return 'busy';
+    } catch (error) {
+      this.failed('stop_elsewhere', error);
+      return 'idle';
+    }
+  }
+
+  /** Listens for interrupt requests from other instances (one subscriber connection). */
+  listenForAborts(handler: AbortRequestHandler): void {
+    const subscriber = this.client.duplicate();
+    this.subscriber = subscriber;
+    subscriber.on('error', () => undefined); // reconnects by itself; the main client's switch reports outages
+    subscriber.on('message', (_channel: string, text: string) => {
+      try {
+        const request = JSON.parse(text) as { session_id?: unknown; kind?: unknown };
+        if (typeof request.session_id === 'string' && typeof request.kind === 'string') handler(request.session_id, request.kind);
+      } catch {
+        // not ours
+      }
+    });
+    subscriber.once('ready', () => {
+      subscriber.subscribe(this.controlChannel).catch((error: unknown) => this.failed('subscribe', error));
+    });
+    subscriber.connect().catch(() => undefined);
+  }
+
+  private get controlChannel(): string {
+    return `${this.prefix}control`;
+  }
+
   /** A reader of a turn written (possibly) by another instance; null when Redis does not have it. */
   async reader(turnId: string): Promise<FrameSource | null> {
     if (!this.backend.shouldUseRedis()) return null;
@@ -150,6 +207,15 @@ export class RedisStreamLog implements StreamMirror {
       this.failed('reader', error);
       return null;
     }
+  }
+
+  /** Where `afterSeq` stands in the shared copy (the first kept entry and the last seq written). */
+  async position(turnId: string, afterSeq: number): Promise<ResumePosition> {
+    const [first, last] = await Promise.all([this.client.xrange(this.framesKey(turnId), '-', '+', 'COUNT', 1), this.client.hget(this.metaKey(turnId), 'last')]);
+    const lastSeq = Number(last ?? 0);
+    if (afterSeq > lastSeq) return 'ahead';
+    const firstSeq = first[0] ? Number(first[0][0].slice(2)) : lastSeq + 1;
+    return afterSeq < firstSeq - 1 ? 'gap' : 'ok';
   }
 
   /** One poll: the frames after `afterSeq`, or whether the turn has ended / vanished. */
@@ -173,14 +239,17 @@ export class RedisStreamLog implements StreamMirror {
 
   close(): void {
     clearInterval(this.heartbeat);
+    this.subscriber?.disconnect();
   }
 
   private refreshLive(): void {
     if (this.live.size === 0 || !this.backend.shouldUseRedis()) return;
     const batch = this.client.multi();
     for (const [turnId, sessionId] of this.live) {
+      // The writer lock is kept even when the copy broke: one writer per session matters more.
+      batch.eval(REFRESH_WRITER, 1, this.writerKey(sessionId), turnId, String(this.liveTtlMs));
       if (this.broken.has(turnId)) continue;
-      for (const key of [this.framesKey(turnId), this.metaKey(turnId), this.latestKey(sessionId), this.writerKey(sessionId)]) {
+      for (const key of [this.framesKey(turnId), this.metaKey(turnId), this.latestKey(sessionId)]) {
         batch.pexpire(key, this.liveTtlMs);
       }
     }
@@ -188,7 +257,8 @@ export class RedisStreamLog implements StreamMirror {
   }
 
   private breakTurn(turnId: string, operation: string, error: unknown): void {
-    this.broken.add(turnId);
+    // A late failure of a turn that already ended must not stay in `broken` for ever.
+    if (this.live.has(turnId)) this.broken.add(turnId);
     this.failed(operation, error);
   }
 
@@ -206,6 +276,15 @@ class RemoteReader implements FrameSource {
     readonly turnId: string,
     readonly sessionId: string,
   ) {}
+
+  async position(afterSeq: number): Promise<ResumePosition> {
+    try {
+      return await this.log.position(this.turnId, afterSeq);
+    } catch (error) {
+      this.log.failed('position', error);
+      return 'ok';
+    }
+  }
 
   async read(afterSeq: number, signal: AbortSignal): Promise<FrameBatch> {
     while (!signal.aborted) {

@@ -1,7 +1,9 @@
 import type { FrameSource } from './frame-source.js';
-import type { RedisStreamLog } from './redis-stream-log.js';
+import type { RedisStreamLog, RemoteStop } from './redis-stream-log.js';
 import { TurnStream } from './turn-stream.js';
 import type { WriterLock } from '../chat/turn-runner.js';
+import type { RemoteTurns } from '../chat/session-service.js';
+import { isTurnAbortKind, type TurnAbortKind } from '../chat/turn-abort.js';
 
 export interface StreamHubOptions {
   /** How long a turn's frames stay resumable after it ends. */
@@ -18,7 +20,7 @@ export interface StreamHubOptions {
  * The stream logs of this instance's turns, kept until `retentionMs` after each turn ends, and the
  * way to find any turn's frames: here first, then in the shared copy.
  */
-export class StreamHub implements WriterLock {
+export class StreamHub implements WriterLock, RemoteTurns {
   private readonly streams = new Map<string, TurnStream>();
   private readonly latest = new Map<string, string>();
   private readonly expiries = new Map<string, NodeJS.Timeout>();
@@ -50,9 +52,24 @@ export class StreamHub implements WriterLock {
     return this.streams.get(turnId);
   }
 
-  /** The session's latest turn still resumable (running, or ended within the retention). */
+  /**
+   * The session's latest turn still resumable (running, or ended within the retention). The shared
+   * copy knows the latest of all instances, so it is asked first; this instance's own is the fallback.
+   */
   async latestTurn(sessionId: string): Promise<string | null> {
-    return this.latest.get(sessionId) ?? (await this.options.shared?.latestTurn(sessionId)) ?? null;
+    return (await this.options.shared?.latestTurn(sessionId)) ?? this.latest.get(sessionId) ?? null;
+  }
+
+  /** Interrupts a turn another instance runs on the session (RemoteTurns; see RedisStreamLog.stopElsewhere). */
+  async stopElsewhere(sessionId: string, kind: TurnAbortKind, timeoutMs: number): Promise<RemoteStop> {
+    return this.options.shared ? this.options.shared.stopElsewhere(sessionId, kind, timeoutMs) : 'idle';
+  }
+
+  /** Lets other instances interrupt this instance's turns. */
+  listenForAborts(abort: (sessionId: string, kind: TurnAbortKind) => void): void {
+    this.options.shared?.listenForAborts((sessionId, kind) => {
+      if (isTurnAbortKind(kind)) abort(sessionId, kind);
+    });
   }
 
   /** A reader of the turn's frames, or null when neither this instance nor Redis still has them. */

@@ -1,5 +1,5 @@
 import type { Frame, FrameSink } from '../chat/frames.js';
-import { NO_FRAMES, type FrameBatch, type FrameSource, type LoggedFrame } from './frame-source.js';
+import { NO_FRAMES, type FrameBatch, type FrameSource, type LoggedFrame, type ResumePosition } from './frame-source.js';
 
 /** Copies a turn's frames to a shared log (Redis) so other instances can serve them. Never throws. */
 export interface StreamMirror {
@@ -27,6 +27,8 @@ export class TurnStream implements FrameSink {
   private readers = 0;
   fallbackStrategy: string | undefined;
   endedAt: number | undefined;
+  /** Set when the turn should stop once no client reads it any more (STREAM_ON_DISCONNECT=abort). */
+  abandon: (() => void) | undefined;
 
   constructor(
     readonly turnId: string,
@@ -88,6 +90,11 @@ export class TurnStream implements FrameSink {
   /** Whether a reader that has everything up to `afterSeq` can continue without a gap. */
   canResumeAfter(afterSeq: number): boolean {
     return afterSeq >= this.firstSeq - 1 && afterSeq <= this.lastSeq;
+  }
+
+  positionOf(afterSeq: number): ResumePosition {
+    if (afterSeq > this.lastSeq) return 'ahead';
+    return afterSeq < this.firstSeq - 1 ? 'gap' : 'ok';
   }
 
   framesAfter(afterSeq: number): FrameBatch {
@@ -178,6 +185,10 @@ class LocalReader implements FrameSource {
 
   read(afterSeq: number, signal: AbortSignal): Promise<FrameBatch> {
     return this.stream.read(afterSeq, signal);
+  }
+
+  async position(afterSeq: number): Promise<ResumePosition> {
+    return this.stream.positionOf(afterSeq);
   }
 
   backlogBytes(afterSeq: number): number {

@@ -127,6 +127,67 @@ describe('resuming across instances on one Redis', () => {
     expect(upstreamCalls()).toBe(2);
   });
 
+  it('clear and interrupt on instance B stop a turn running on instance A first; the latest answer is found across instances', async () => {
+    const [a, b] = await twoInstances();
+    fake.setReply(REPLY);
+    fake.setChunkDelayMs(25);
+    const sessionId = await newSession(a.url);
+    const running = await postChat(a.url, { session_id: sessionId, message: 'to be cleared' });
+    await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages'));
+    const cleared = await fetch(`${b.url}/api/clear`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ session_id: sessionId }),
+    });
+    expect(cleared.status).toBe(200);
+    const frames = await collectFrames(running);
+    expect(frames.at(-2)).toMatchObject({ type: 'error', error_type: 'session_cleared' });
+    expect(fake.requests.find((r) => r.path === '/v1/messages')).toMatchObject({ clientClosed: true });
+    // The interrupted answer was stored before the clear, so nothing of that turn is left.
+    const history = (await (await fetch(`${b.url}/api/session-history/${sessionId}`)).json()) as { messages: unknown[] };
+    expect(history.messages).toEqual([]);
+    // Its log is not served again either.
+    expect((await fetch(`${b.url}/api/session/${sessionId}/stream`)).status).toBe(410);
+
+    // A newer answer on B is the one A resumes without Last-Event-ID.
+    const second = await postChat(b.url, { session_id: sessionId, message: 'interrupt me from A' });
+    await fake.waitFor((f) => f.requests.filter((r) => r.path === '/v1/messages').length === 2);
+    const latest = await fetch(`${a.url}/api/session/${sessionId}/stream`);
+    expect(latest.headers.get('x-turn-id')).toBe(second.headers.get('x-turn-id'));
+    const interrupted = await fetch(`${a.url}/api/interrupt`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ session_id: sessionId }),
+    });
+    expect(await interrupted.json()).toMatchObject({ status: 'interrupted', interrupted: true });
+    expect((await collectFrames(second)).at(-2)).toMatchObject({ type: 'error', error_type: 'interrupted' });
+    expect((await collectFrames(latest)).at(-2)).toMatchObject({ type: 'error', error_type: 'interrupted' });
+  });
+
+  it('resuming on B before what Redis still keeps is a 410 (not a stream that breaks), and an id ahead of it a 400', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'chat-api-redis-resume-'));
+    const dbPath = join(dir, 'chat.db');
+    const env = { ANTHROPIC_API_KEY: 'sk-test-key', ANTHROPIC_BASE_URL: fake.url, RETRY_MAX_RETRIES: '0', CHAT_FALLBACKS: 'none', REDIS_URL: redis.url, STREAM_MAX_FRAMES: '200' };
+    const a = await startTestServer({ env, dbPath });
+    const b = await startTestServer({ env, dbPath });
+    servers = [a, b];
+    // Paced so the first client keeps up with a log that only keeps 200 frames.
+    fake.setReply(Array.from({ length: 1000 }, (_, i) => `w${i}`).join(' '));
+    fake.setChunking({ chunkCount: 1000 });
+    fake.setChunkDelayMs(1);
+    const sessionId = await newSession(a.url);
+    const frames = await collectFrames(await postChat(a.url, { session_id: sessionId, message: 'long' }));
+    const turn = frames[0]!.turnId;
+    const trimmed = await fetch(`${b.url}/api/session/${sessionId}/stream`, { headers: { 'last-event-id': `${turn}:1` } });
+    expect(trimmed.status).toBe(410);
+    expect(await trimmed.json()).toMatchObject({ error: { type: 'stream_expired' } });
+    const ahead = await fetch(`${b.url}/api/session/${sessionId}/stream`, { headers: { 'last-event-id': `${turn}:${frames.length + 5}` } });
+    expect(ahead.status).toBe(400);
+    // The tail is still there.
+    const tail = await collectFrames(await fetch(`${b.url}/api/session/${sessionId}/stream`, { headers: { 'last-event-id': frames.at(-3)!.id } }));
+    expect(tail.map((f) => f.type)).toEqual(['result', 'done']);
+  });
+
   it('with Redis down, each instance keeps streaming and resuming its own answers from memory', async () => {
     const [a] = await twoInstances();
     fake.setReply('still here');

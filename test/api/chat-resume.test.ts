@@ -253,6 +253,52 @@ describe('Idempotency-Key', () => {
   });
 });
 
+describe('STREAM_ON_DISCONNECT=abort', () => {
+  it('stops the answer only when the last client reading it has gone', async () => {
+    server = await startTestServer({ env: env({ STREAM_ON_DISCONNECT: 'abort' }) });
+    fake.setReply(REPLY);
+    fake.setChunkDelayMs(30);
+    const body = { message: 'two readers' };
+    const first = new AbortController();
+    const second = new AbortController();
+    const one = await chatWithKey(body, 'two-readers', {}, server.url);
+    await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages'));
+    const two = await fetch(`${server.url}/api/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'two-readers' },
+      body: JSON.stringify(body),
+      signal: second.signal,
+    });
+    const firstFrames = await readThenDisconnect(one, 3, first);
+    // One reader left: the answer goes on.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(fake.requests.find((r) => r.path === '/v1/messages')).toMatchObject({ clientClosed: false });
+    await readThenDisconnect(two, 3, second);
+    await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages' && r.clientClosed));
+    const sessionId = firstFrames[0]!.session_id;
+    await expect.poll(async () => (await storedTurns(sessionId))[1]?.error).toBe('client_disconnected');
+    expect(server.logs.filter((l) => l.event === 'client_disconnected').map((l) => l.generation)).toEqual(['continues', 'aborted']);
+  });
+});
+
+describe('clearing a session', () => {
+  it('its earlier answers are not served again: resume and a repeated key get 410', async () => {
+    server = await startTestServer({ env: env() });
+    fake.setReply('secret answer before clear');
+    const body = { message: 'remember this' };
+    const frames = await collectFrames(await chatWithKey(body, 'before-clear'));
+    const sessionId = frames[0]!.session_id;
+    const cleared = await fetch(`${server.url}/api/clear`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ session_id: sessionId }) });
+    expect(cleared.status).toBe(200);
+    const resumed = await resume(sessionId);
+    expect(resumed.status).toBe(410);
+    expect(await resumed.text()).not.toContain('secret');
+    const repeat = await chatWithKey(body, 'before-clear');
+    expect(repeat.status).toBe(410);
+    expect(upstreamCalls()).toBe(1);
+  });
+});
+
 describe('one writer per session', () => {
   it('two concurrent chats on one session: one is served, the other gets 409 and is not stored', async () => {
     server = await startTestServer({ env: env() });

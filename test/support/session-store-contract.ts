@@ -124,6 +124,20 @@ export function describeSessionStoreContract(name: string, open: () => SessionSt
         expect(store.appendMessage(message('s1', 'm3'))?.seq).toBe(3);
         expect(store.clearMessages('missing')).toBeNull();
       });
+
+      it('tells whether a session still holds a message (gone once cleared or deleted, never across sessions)', () => {
+        store.createSession({ id: 's1', owner: null, config: {} });
+        store.createSession({ id: 's2', owner: null, config: {} });
+        store.appendMessage(message('s1', 'm1'));
+        store.appendMessage(message('s2', 'm2'));
+        expect(store.hasMessage('s1', 'm1')).toBe(true);
+        expect(store.hasMessage('s2', 'm1')).toBe(false);
+        expect(store.hasMessage('s1', 'nope')).toBe(false);
+        store.clearMessages('s1');
+        expect(store.hasMessage('s1', 'm1')).toBe(false);
+        store.deleteSession('s2');
+        expect(store.hasMessage('s2', 'm2')).toBe(false);
+      });
     });
 
     describe('messages', () => {

@@ -8,7 +8,7 @@ import type { ServicesOptions } from '../services.js';
 import { validate } from '../validate.js';
 import { HttpError } from '../http-error.js';
 import { claimIdempotencyKey, idempotencyKeyOf } from '../idempotency.js';
-import { resumeStream, startAndStream } from '../turn-streaming.js';
+import { resumeStream, startTurn, streamTurn } from '../turn-streaming.js';
 
 /** What an Idempotency-Key of POST /api/chat remembers: the turn it started. */
 interface ChatKeyRecord {
@@ -48,8 +48,10 @@ export const chatRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { ser
       await claim?.release();
       throw error;
     }
+    // The log exists (and, with Redis, its shared copy was begun) before a repeat can look for it.
+    const stream = startTurn(request, turns, streaming, turn);
     await claim?.complete({ session_id: turn.session.id, turn_id: turn.userMessageId } satisfies ChatKeyRecord);
-    return startAndStream(request, reply, turns, streaming, turn);
+    return streamTurn(request, reply, streaming, stream);
   });
 
   /** Resume: the frames after Last-Event-ID (or the latest answer from its start), then live ones while it runs. */

@@ -105,7 +105,7 @@ export const sessionRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { 
 
   app.post('/api/interrupt', async (request) => {
     const { session_id } = validate(sessionRefSchema, request.body, 'body');
-    const interrupted = sessions.interrupt(session_id, scope(request));
+    const interrupted = await sessions.interrupt(session_id, scope(request));
     return { status: interrupted ? 'interrupted' : 'idle', session_id, interrupted };
   });
 

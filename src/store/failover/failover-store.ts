@@ -145,6 +145,10 @@ export class FailoverSessionStore implements SessionStore {
     return this.storeFor(sessionId).allMessages(sessionId);
   }
 
+  hasMessage(sessionId: string, messageId: string): boolean {
+    return this.storeFor(sessionId).hasMessage(sessionId, messageId);
+  }
+
   /**
    * Writes every provisional session, with its messages in order, to the primary and removes
    * it from memory on success. A session that fails stays in memory (and any partial copy is

@@ -268,6 +268,11 @@ export class MemorySessionStore implements SessionStore {
     return (this.sessions.get(sessionId)?.messages ?? []).map(copyMessage);
   }
 
+  hasMessage(sessionId: string, messageId: string): boolean {
+    this.assertOpen();
+    return this.messageIds.has(messageId) && (this.sessions.get(sessionId)?.messages.some((m) => m.id === messageId) ?? false);
+  }
+
   ping(): boolean {
     return !this.closed;
   }

@@ -222,6 +222,7 @@ function prepareStatements(db: Database.Database) {
     allMessages: db.prepare<[string], MessageRow>(
       'SELECT * FROM messages WHERE session_id = ? ORDER BY seq ASC',
     ),
+    hasMessage: db.prepare<[string, string], { found: number }>('SELECT 1 AS found FROM messages WHERE session_id = ? AND id = ?'),
   };
 }
 
@@ -321,6 +322,10 @@ export class SqliteSessionStore implements SessionStore {
 
   allMessages(sessionId: string): MessageRecord[] {
     return this.stmts.allMessages.all(sessionId).map(toMessageRecord);
+  }
+
+  hasMessage(sessionId: string, messageId: string): boolean {
+    return this.stmts.hasMessage.get(sessionId, messageId) !== undefined;
   }
 
   /** The underlying connection, for stores sharing it (e.g. SqliteJobStore). Owned and closed by this store. */
