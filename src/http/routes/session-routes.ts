@@ -3,28 +3,30 @@ import { scopeOf } from '../../auth/identity.js';
 import { identityOf } from '../auth.js';
 import { historyQuerySchema, idParamsSchema, listSessionsQuerySchema, sessionConfigSchema, sessionRefSchema } from '../../chat/schemas.js';
 import type { CreatedSession } from '../../chat/session-service.js';
+import type { SessionConfig } from '../../store/types.js';
 import { presentMessage, presentSession, presentSessionSummary } from '../presenters.js';
 import type { ServicesOptions } from '../services.js';
 import { validate } from '../validate.js';
 import { claimIdempotencyKey, idempotencyKeyOf } from '../idempotency.js';
 
-/** A creation response, as sent and as remembered for a repeated Idempotency-Key. */
-interface CreatedResponse {
-  body: Record<string, unknown>;
+/** What a creation's Idempotency-Key remembers: small, whatever the config (the response is rebuilt). */
+interface CreatedRecord {
+  session_id: string;
   fallback_strategy: string | null;
 }
 
-/** 201 with the id; a session created by a fallback says so (header and `provisional`). */
-function describeCreated(created: CreatedSession, extra: Record<string, unknown> = {}): CreatedResponse {
-  return {
-    body: { session_id: created.session.id, ...extra, ...(created.fallbackStrategy ? { provisional: true } : {}) },
-    fallback_strategy: created.fallbackStrategy,
-  };
+/** 201 with the id (and the stored config); a session created by a fallback says so (header and `provisional`). */
+function sendCreated(reply: FastifyReply, record: CreatedRecord, config: SessionConfig | undefined) {
+  if (record.fallback_strategy) reply.header('x-fallback-strategy', record.fallback_strategy);
+  return reply.code(201).send({
+    session_id: record.session_id,
+    ...(config ? { config } : {}),
+    ...(record.fallback_strategy ? { provisional: true } : {}),
+  });
 }
 
-function sendCreated(reply: FastifyReply, response: CreatedResponse) {
-  if (response.fallback_strategy) reply.header('x-fallback-strategy', response.fallback_strategy);
-  return reply.code(201).send(response.body);
+function recordOf(created: CreatedSession): CreatedRecord {
+  return { session_id: created.session.id, fallback_strategy: created.fallbackStrategy };
 }
 
 const scope = (request: FastifyRequest) => scopeOf(identityOf(request));
@@ -34,37 +36,38 @@ export const sessionRoutes: FastifyPluginAsync<ServicesOptions> = async (app, { 
   const configSchema = sessionConfigSchema(services.sessionPolicy);
   const optionalConfigSchema = configSchema.optional().nullable();
 
-  /** With an Idempotency-Key, a repeat gets the first response (the same session) instead of a new session. */
-  const createOnce = async (request: FastifyRequest, reply: FastifyReply, route: string, body: unknown, create: () => Promise<CreatedResponse>) => {
+  /**
+   * With an Idempotency-Key, a repeat gets the first response (the same session, its config read
+   * back from the store) instead of a new session.
+   */
+  const createOnce = async (request: FastifyRequest, reply: FastifyReply, route: string, config: SessionConfig, withConfig: boolean) => {
     const key = idempotencyKeyOf(request);
-    if (key === undefined) return sendCreated(reply, await create());
-    const claim = await claimIdempotencyKey(services.idempotency, scope(request), route, key, body);
-    if (claim.kind === 'repeat') {
+    const claim = key === undefined ? null : await claimIdempotencyKey(services.idempotency, scope(request), route, key, config);
+    if (claim?.kind === 'repeat') {
+      const record = claim.result as CreatedRecord;
+      const session = sessions.get(record.session_id, scope(request));
       reply.header('idempotent-replayed', 'true');
-      return sendCreated(reply, claim.result as CreatedResponse);
+      return sendCreated(reply, record, withConfig ? session.config : undefined);
     }
-    let response: CreatedResponse;
+    let created: CreatedSession;
     try {
-      response = await create();
+      created = await sessions.create(scope(request), config);
     } catch (error) {
-      await claim.release();
+      await claim?.release();
       throw error;
     }
-    await claim.complete(response);
-    return sendCreated(reply, response);
+    await claim?.complete(recordOf(created));
+    return sendCreated(reply, recordOf(created), withConfig ? created.session.config : undefined);
   };
 
   app.post('/api/new-session', async (request, reply) => {
     const config = validate(optionalConfigSchema, request.body, 'body') ?? {};
-    return createOnce(request, reply, 'POST /api/new-session', config, async () => describeCreated(await sessions.create(scope(request), config)));
+    return createOnce(request, reply, 'POST /api/new-session', config, false);
   });
 
   app.post('/api/session-with-config', async (request, reply) => {
     const config = validate(configSchema, request.body ?? {}, 'body');
-    return createOnce(request, reply, 'POST /api/session-with-config', config, async () => {
-      const created = await sessions.create(scope(request), config);
-      return describeCreated(created, { config: created.session.config });
-    });
+    return createOnce(request, reply, 'POST /api/session-with-config', config, true);
   });
 
   app.put('/api/session/:id/config', async (request) => {
