@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { toHttpError } from '../http/error-handler.js';
 import { sendAnthropicError, statusForErrorType } from './anthropic-errors.js';
+import { Cancellation } from './cancellation.js';
 import type { GatewayOutcome, MessagesGateway } from './messages-gateway.js';
-import { write } from './messages-gateway.js';
 
 /** Request headers passed on to the upstream (API version and beta flags). */
 function passthroughHeaders(request: FastifyRequest): Record<string, string> {
@@ -53,6 +53,22 @@ export function gatewayRoutes(gateway: MessagesGateway | null): FastifyPluginAsy
       app.get('/v1/models', unconfigured);
       return;
     }
+    // The body as the client sent it, so /v1/messages forwards those bytes instead of serialising its
+    // parse again (which costs more the longer the conversation). Same parsing rules as the rest.
+    const rawBodies = new WeakMap<FastifyRequest, string>();
+    const parseJson = app.getDefaultJsonParser('error', 'error');
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      // As in http/app.ts: an empty body sent as JSON counts as no body.
+      if (text.trim() === '') {
+        done(null, undefined);
+        return;
+      }
+      rawBodies.set(request, text);
+      parseJson(request, text, done);
+    });
+
     // Errors on these routes (auth, limits, validation) keep Anthropic's shape, as SDKs expect.
     app.setErrorHandler((error, _request, reply) => {
       const httpError = toHttpError(error);
@@ -65,11 +81,11 @@ export function gatewayRoutes(gateway: MessagesGateway | null): FastifyPluginAsy
       }
       const body = request.body;
       const stream = body.stream === true;
-      const controller = new AbortController();
+      const cancel = new Cancellation();
       reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) controller.abort(new Error('client went away'));
+        if (!reply.raw.writableFinished) cancel.abort(new Error('client went away'));
       });
-      const outcome = await gateway.run(body, stream, passthroughHeaders(request), controller.signal);
+      const outcome = await gateway.run(body, stream, passthroughHeaders(request), cancel, rawBodies.get(request));
       if (outcome.kind === 'error') return sendFailure(reply, outcome);
       if (outcome.kind === 'json') {
         return reply.code(200).headers(gatewayHeaders(outcome, body.model)).type('application/json').send(outcome.body);
@@ -82,7 +98,6 @@ export function gatewayRoutes(gateway: MessagesGateway | null): FastifyPluginAsy
         'x-request-id': String(request.id),
         ...gatewayHeaders(outcome, body.model),
       });
-      for (const bytes of outcome.primed.buffered) await write(res, bytes);
       await gateway.forward(outcome.primed, res);
       if (!res.destroyed && !res.writableEnded) res.end();
     });

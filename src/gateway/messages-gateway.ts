@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { abortableSleep } from '../providers/abortable-sleep.js';
 import { ProviderError } from '../providers/errors.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker/circuit-breaker.js';
 import type { CircuitBreakerRegistry } from '../resilience/circuit-breaker/registry.js';
@@ -8,9 +7,11 @@ import type { BreakerPermit } from '../resilience/circuit-breaker/types.js';
 import { CircuitOpenError, UpstreamTimeoutError } from '../resilience/errors.js';
 import { CallTimers, type CallTimerLimits } from '../resilience/timers/call-timers.js';
 import { anthropicErrorEvent } from './anthropic-errors.js';
+import { Cancellation, cancellableSleep, type CancelSignal } from './cancellation.js';
 import type { RoutingConfig, Target } from './routing/routing-config.js';
-import { AnthropicUpstream, type UpstreamResponse } from './upstream/anthropic-upstream.js';
-import { parseEvent, SseScanner, type ScannedEvent } from './upstream/sse-scanner.js';
+import { AnthropicUpstream, type BufferedResponse, type UpstreamResponse } from './upstream/anthropic-upstream.js';
+import { SseScanner, type ScannedEvent } from './upstream/sse-scanner.js';
+import { write, writeAll } from './response-writes.js';
 
 interface GatewayTarget {
   name: string;
@@ -32,13 +33,18 @@ export type GatewayOutcome =
   | { kind: 'stream'; primed: PrimedStream; target: GatewayTarget; attempts: number; fallback: boolean }
   | { kind: 'error'; error: unknown; upstreamStatus?: number | undefined; upstreamBody?: Buffer | undefined; attempts: number };
 
-/** A stream that already produced its first content; `buffered` holds the exact bytes so far. */
+/** A stream that already produced its first content. */
 export interface PrimedStream {
-  buffered: Buffer[];
-  rest: AsyncIterator<ScannedEvent>;
+  /** The events read up to the first content (or message_stop), with their exact bytes. */
+  buffered: ScannedEvent[];
+  /** Events that came in the same upstream chunk after it, not yet looked at. */
+  pending: ScannedEvent[];
+  /** The rest, one batch per upstream chunk (so a chunk's events go out in one write). */
+  rest: AsyncIterator<ScannedEvent[]>;
   sawStop: boolean;
   timers: CallTimers;
-  controller: AbortController;
+  /** Cancels this attempt's upstream call (timers, client gone, or a stream broken off). */
+  cancel: Cancellation;
   permit: BreakerPermit;
 }
 
@@ -56,13 +62,17 @@ function isContentEvent(event: ScannedEvent): boolean {
 export class MessagesGateway {
   private readonly upstreams = new Map<string, AnthropicUpstream>();
   private readonly targets = new Map<string, GatewayTarget>();
+  /** Without streaming the headers come with the whole answer: only the total timer applies. */
+  private readonly jsonLimits: CallTimerLimits;
 
   constructor(
     private readonly routing: RoutingConfig,
     private readonly breakers: CircuitBreakerRegistry,
     private readonly settings: GatewaySettings,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.jsonLimits = { connectMs: 0, firstTokenMs: 0, idleMs: 0, totalMs: settings.timers.totalMs };
+  }
 
   /** One upstream pool per base URL and key, one breaker per route target. */
   private target(routeModel: string, target: Target): GatewayTarget {
@@ -88,7 +98,17 @@ export class MessagesGateway {
     return route && first ? this.target(route.model, first).upstream : undefined;
   }
 
-  async run(body: Record<string, unknown>, stream: boolean, headers: Record<string, string>, signal: AbortSignal): Promise<GatewayOutcome> {
+  /**
+   * `raw`, when given, is the request body exactly as the client sent it (and `body` its parse): it is
+   * forwarded as is rather than serialised again, unless a target asks for another model.
+   */
+  async run(
+    body: Record<string, unknown>,
+    stream: boolean,
+    headers: Record<string, string>,
+    signal: CancelSignal,
+    raw?: string,
+  ): Promise<GatewayOutcome> {
     const model = String(body.model);
     const route = this.routing.resolve(model);
     if (!route) {
@@ -105,7 +125,7 @@ export class MessagesGateway {
       for (let retry = 0; retry <= route.retries; retry++) {
         if (signal.aborted) return { kind: 'error', error: new ProviderError('aborted', 'The client went away', 'aborted'), attempts };
         attempts++;
-        const outcome = await this.attempt(target, body, stream, headers, signal, attempts, index > 0);
+        const outcome = await this.attempt(target, body, raw, stream, headers, signal, attempts, index > 0);
         if (outcome.kind !== 'error') return outcome;
         lastFailure = outcome;
         if (index === 0) primaryFailure = outcome;
@@ -119,7 +139,7 @@ export class MessagesGateway {
             usedContextFallback = true;
             attempts++;
             const bigger = this.target(route.model, route.contextFallback);
-            const answer = await this.attempt(bigger, body, stream, headers, signal, attempts, true);
+            const answer = await this.attempt(bigger, body, raw, stream, headers, signal, attempts, true);
             return answer;
           }
           // On the primary a client error is the caller's to see: never retried, never hidden behind
@@ -137,7 +157,7 @@ export class MessagesGateway {
           const delay = retryAfter !== undefined ? Math.min(retryAfter, this.settings.maxRetryAfterMs) : base * (0.8 + Math.random() * 0.4);
           this.log.warn({ event: 'reconnection_attempt', component: 'gateway', target: target.name, attempt: attempts, delay_ms: Math.round(delay), reason: errorType ?? 'unknown' });
           try {
-            await abortableSleep(delay, signal);
+            await cancellableSleep(delay, signal);
           } catch {
             return { kind: 'error', error: new ProviderError('aborted', 'The client went away', 'aborted'), attempts };
           }
@@ -153,9 +173,10 @@ export class MessagesGateway {
   private async attempt(
     target: GatewayTarget,
     body: Record<string, unknown>,
+    raw: string | undefined,
     stream: boolean,
     headers: Record<string, string>,
-    outer: AbortSignal,
+    outer: CancelSignal,
     attempts: number,
     fallback: boolean,
   ): Promise<GatewayOutcome> {
@@ -165,21 +186,39 @@ export class MessagesGateway {
     } catch (error) {
       return { kind: 'error', error, attempts };
     }
-    const controller = new AbortController();
-    const forward = () => controller.abort(outer.reason);
+    const cancel = new Cancellation();
+    const forward = () => cancel.abort(outer.reason);
     outer.addEventListener('abort', forward, { once: true });
-    const limits = stream ? this.settings.timers : { connectMs: 0, firstTokenMs: 0, idleMs: 0, totalMs: this.settings.timers.totalMs };
-    const timers = new CallTimers(limits, (timeout) => controller.abort(timeout));
-    const payload = JSON.stringify(target.model ? { ...body, model: target.model } : body);
+    const timers = new CallTimers(stream ? this.settings.timers : this.jsonLimits, (timeout) => cancel.abort(timeout));
+    const payload = target.model ? JSON.stringify({ ...body, model: target.model }) : (raw ?? JSON.stringify(body));
     const started = performance.now();
     timers.start();
     let handedOver = false;
     try {
+      if (!stream) {
+        let whole: BufferedResponse;
+        try {
+          whole = await target.upstream.sendBuffered('/v1/messages', payload, { signal: cancel, headers });
+        } catch (error) {
+          throw this.reason(cancel, error);
+        }
+        if (whole.status !== 200) {
+          const error = target.upstream.errorFrom(whole.status, whole.headers, whole.body.toString('utf8'));
+          permit.failure(error);
+          return { kind: 'error', error, upstreamStatus: whole.status, upstreamBody: whole.body, attempts };
+        }
+        // A 200 is only an answer if it is a whole message: garbage or a message cut short (no
+        // stop_reason) is a failure to retry or fail over, never something to hand the caller.
+        const problem = incompleteMessage(whole.body);
+        if (problem) throw problem;
+        permit.success(performance.now() - started);
+        return { kind: 'json', status: 200, body: whole.body, target, attempts, fallback };
+      }
       let response: UpstreamResponse;
       try {
-        response = await target.upstream.send('/v1/messages', payload, { signal: controller.signal, headers });
+        response = await target.upstream.send('/v1/messages', payload, { signal: cancel, headers });
       } catch (error) {
-        throw this.reason(controller, error);
+        throw this.reason(cancel, error);
       }
       timers.connected();
       if (response.status !== 200) {
@@ -188,26 +227,11 @@ export class MessagesGateway {
         permit.failure(error);
         return { kind: 'error', error, upstreamStatus: response.status, upstreamBody: text, attempts };
       }
-      if (!stream) {
-        const chunks: Buffer[] = [];
-        try {
-          for await (const chunk of response.body) chunks.push(chunk);
-        } catch (error) {
-          throw this.reason(controller, error);
-        }
-        const json = Buffer.concat(chunks);
-        // A 200 is only an answer if it is a whole message: garbage or a message cut short (no
-        // stop_reason) is a failure to retry or fail over, never something to hand the caller.
-        const problem = incompleteMessage(json);
-        if (problem) throw problem;
-        permit.success(performance.now() - started);
-        return { kind: 'json', status: 200, body: json, target, attempts, fallback };
-      }
-      const primed = await this.prime(response, timers, controller, permit);
+      const primed = await this.prime(response, timers, cancel, permit);
       handedOver = true;
       return { kind: 'stream', primed, target, attempts, fallback };
     } catch (error) {
-      const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(controller, error);
+      const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(cancel, error);
       if (outer.aborted) permit.release();
       else permit.failure(reason);
       return { kind: 'error', error: reason, attempts };
@@ -218,41 +242,50 @@ export class MessagesGateway {
   }
 
   /** Reads events until the first content, keeping their exact bytes; a failure here is still invisible. */
-  private async prime(response: UpstreamResponse, timers: CallTimers, controller: AbortController, permit: BreakerPermit): Promise<PrimedStream> {
-    const events = this.scan(response, controller);
-    const buffered: Buffer[] = [];
+  private async prime(response: UpstreamResponse, timers: CallTimers, cancel: Cancellation, permit: BreakerPermit): Promise<PrimedStream> {
+    const batches = this.scan(response, cancel);
+    const buffered: ScannedEvent[] = [];
     let sawStop = false;
     for (;;) {
-      const next = await events.next();
+      const next = await batches.next();
       if (next.done) throw new ProviderError('stream_cut', 'The upstream stream ended before any content', 'retryable');
-      const event = next.value;
+      const batch = next.value;
       timers.activity();
-      if (event.event === 'error') throw this.streamError(event);
-      buffered.push(event.raw);
-      if (event.event === 'message_stop') sawStop = true;
-      if (isContentEvent(event) || sawStop) {
-        timers.content();
-        return { buffered, rest: events, sawStop, timers, controller, permit };
+      for (let i = 0; i < batch.length; i++) {
+        const event = batch[i] as ScannedEvent;
+        if (event.event === 'error') throw this.streamError(event);
+        buffered.push(event);
+        if (event.event === 'message_stop') sawStop = true;
+        if (isContentEvent(event) || sawStop) {
+          timers.content();
+          return { buffered, pending: batch.slice(i + 1), rest: batches, sawStop, timers, cancel, permit };
+        }
       }
     }
   }
 
-  /** Upstream bytes as SSE events; transport errors and malformed data become ProviderErrors. */
-  private async *scan(response: UpstreamResponse, controller: AbortController): AsyncGenerator<ScannedEvent> {
+  /**
+   * Upstream bytes as SSE events, one batch per chunk; transport errors and malformed data become
+   * ProviderErrors (after the events before a malformed one, as if they had come one by one).
+   */
+  private async *scan(response: UpstreamResponse, cancel: Cancellation): AsyncGenerator<ScannedEvent[]> {
     const scanner = new SseScanner();
     try {
       for await (const chunk of response.body) {
-        for (const event of scanner.push(chunk)) {
-          if (event.hasData && event.event !== 'ping' && !isJson(event.data)) {
-            throw new ProviderError('malformed_event', 'The upstream sent an unreadable stream event', 'retryable');
-          }
-          yield event;
+        const events = scanner.push(chunk);
+        if (events.length === 0) continue;
+        const bad = events.findIndex((event) => event.hasData && event.event !== 'ping' && !isJson(event.data));
+        if (bad !== -1) {
+          if (bad > 0) yield events.slice(0, bad);
+          throw new ProviderError('malformed_event', 'The upstream sent an unreadable stream event', 'retryable');
         }
+        yield events;
       }
-      for (const event of scanner.end()) yield event;
+      const last = scanner.end();
+      if (last.length > 0) yield last;
     } catch (error) {
       if (error instanceof ProviderError) throw error;
-      throw this.reason(controller, error);
+      throw this.reason(cancel, error);
     }
   }
 
@@ -268,39 +301,51 @@ export class MessagesGateway {
   }
 
   /** Why an attempt's transport failed: our own timer, the client, or the network. */
-  reason(controller: AbortController, error: unknown): ProviderError | UpstreamTimeoutError {
-    const why: unknown = controller.signal.reason;
+  reason(cancel: CancelSignal, error: unknown): ProviderError | UpstreamTimeoutError {
+    const why: unknown = cancel.reason;
     if (why instanceof UpstreamTimeoutError) return why;
     if (error instanceof ProviderError) return error;
     return new ProviderError('stream_cut', 'The upstream connection broke off', 'retryable', { cause: error });
   }
 
   /**
-   * Forwards the rest of a primed stream byte for byte. A failure now can no longer be hidden: the
-   * stream ends with a typed `event: error`. Returns whether the answer was complete.
+   * Forwards a primed stream byte for byte — what priming read first, then each upstream chunk's
+   * events in one write. A failure now can no longer be hidden: the stream ends with a typed
+   * `event: error`. Returns whether the answer was complete.
    */
   async forward(primed: PrimedStream, res: ServerResponse): Promise<boolean> {
-    const { timers, controller, permit } = primed;
+    const { timers, cancel, permit } = primed;
     let complete = primed.sawStop;
     const started = performance.now();
     try {
+      const out: Buffer[] = primed.buffered.map((event) => event.raw);
+      let batch = primed.pending;
       for (;;) {
-        const next = await primed.rest.next();
-        if (next.done) break;
-        const event = next.value;
-        timers.activity();
-        if (event.event === 'message_stop') complete = true;
-        await write(res, event.raw);
-        if (event.event === 'error') {
-          permit.failure(this.streamError(event));
+        let failed: ScannedEvent | undefined;
+        for (const event of batch) {
+          if (event.event === 'message_stop') complete = true;
+          out.push(event.raw);
+          if (event.event === 'error') {
+            failed = event;
+            break;
+          }
+        }
+        await writeAll(res, out);
+        out.length = 0;
+        if (failed) {
+          permit.failure(this.streamError(failed));
           return false;
         }
+        const next = await primed.rest.next();
+        if (next.done) break;
+        timers.activity();
+        batch = next.value;
       }
       if (!complete) throw new ProviderError('stream_cut', 'The upstream stream ended before message_stop', 'retryable');
       permit.success(performance.now() - started);
       return true;
     } catch (error) {
-      const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(controller, error);
+      const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(cancel, error);
       if (res.destroyed) permit.release();
       else {
         permit.failure(reason);
@@ -310,7 +355,7 @@ export class MessagesGateway {
     } finally {
       timers.stop();
       // Only a broken-off stream needs cancelling: aborting a finished request costs time for nothing.
-      if (!complete) controller.abort();
+      if (!complete) cancel.abort();
     }
   }
 
@@ -319,33 +364,36 @@ export class MessagesGateway {
    * Same rules as `forward`: a stream without message_stop or with an `error` event throws.
    */
   async *events(primed: PrimedStream): AsyncGenerator<ScannedEvent> {
-    const { timers, controller, permit } = primed;
+    const { timers, cancel, permit } = primed;
     let complete = primed.sawStop;
     const started = performance.now();
     let finished = false;
     try {
-      for (const raw of primed.buffered) yield parseEvent(raw);
+      yield* primed.buffered;
+      let batch = primed.pending;
       for (;;) {
+        for (const event of batch) {
+          if (event.event === 'error') throw this.streamError(event);
+          if (event.event === 'message_stop') complete = true;
+          yield event;
+        }
         const next = await primed.rest.next();
         if (next.done) break;
-        const event = next.value;
         timers.activity();
-        if (event.event === 'error') throw this.streamError(event);
-        if (event.event === 'message_stop') complete = true;
-        yield event;
+        batch = next.value;
       }
       if (!complete) throw new ProviderError('stream_cut', 'The upstream stream ended before message_stop', 'retryable');
       permit.success(performance.now() - started);
       finished = true;
     } catch (error) {
-      const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(controller, error);
+      const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(cancel, error);
       permit.failure(reason);
       finished = true;
       throw reason;
     } finally {
       timers.stop();
       if (!finished) permit.release(); // the consumer stopped early (client gone)
-      if (!complete) controller.abort();
+      if (!complete) cancel.abort();
     }
   }
 
@@ -374,19 +422,4 @@ function isJson(text: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Writes with backpressure; resolves at once when the client is gone. */
-export function write(res: ServerResponse, bytes: Buffer): Promise<void> {
-  if (res.destroyed || res.writableEnded) return Promise.resolve();
-  if (res.write(bytes)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }

@@ -1,5 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { RateLimiter } from '../coordination/rate-limit/types.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { RateLimitDecision, RateLimiter } from '../coordination/rate-limit/types.js';
 import { HttpError } from './http-error.js';
 
 export type RateLimitGroup = 'chat' | 'session' | 'analytics' | 'default';
@@ -45,32 +45,67 @@ function subjectOf(request: FastifyRequest): string {
   return `ip:${request.ip}`;
 }
 
+/** A limiter that can decide at once (the in-memory one): no promise and no microtask per request. */
+interface SyncRateLimiter {
+  hitSync(key: string, limit: number, windowMs: number): RateLimitDecision;
+}
+
+function syncOf(limiter: RateLimiter): SyncRateLimiter | null {
+  const candidate = limiter as RateLimiter & Partial<SyncRateLimiter>;
+  return typeof candidate.hitSync === 'function' ? (candidate as SyncRateLimiter) : null;
+}
+
 /**
  * Counts every request in its route group and refuses the excess with 429, Retry-After and the
  * RateLimit headers. Each group has its own budget: exceeding one never blocks the others.
  */
 export function installRateLimit(app: FastifyInstance, options: RateLimitOptions): void {
   const windowSeconds = Math.ceil(options.windowMs / 1000);
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.method === 'OPTIONS') return;
-    const group = groupOf(request.routeOptions.url);
-    if (!group) return;
-    const limit = options.limits[group];
-    const decision = await options.limiter.hit(`${group}:${subjectOf(request)}`, limit, options.windowMs);
+  // The fixed headers of each group, built once.
+  const fixed = new Map(
+    (Object.keys(options.limits) as RateLimitGroup[]).map((group) => {
+      const limit = options.limits[group];
+      return [group, { limit, policy: `${limit};w=${windowSeconds}`, limitText: String(limit) }];
+    }),
+  );
+  const sync = syncOf(options.limiter);
+
+  const apply = (group: RateLimitGroup, reply: FastifyReply, decision: RateLimitDecision): HttpError | undefined => {
+    const { limit, policy, limitText } = fixed.get(group) as { limit: number; policy: string; limitText: string };
     const resetSeconds = Math.max(1, Math.ceil(decision.resetMs / 1000));
-    reply.header('ratelimit-policy', `${limit};w=${windowSeconds}`);
-    reply.header('ratelimit-limit', String(limit));
+    reply.header('ratelimit-policy', policy);
+    reply.header('ratelimit-limit', limitText);
     reply.header('ratelimit-remaining', String(Math.max(0, decision.remaining)));
     reply.header('ratelimit-reset', String(resetSeconds));
-    if (!decision.allowed) {
-      options.onRejected?.(group);
-      throw new HttpError(
-        429,
-        'rate_limit_exceeded',
-        `Too many ${group} requests: at most ${limit} per ${windowSeconds} s; retry in ${resetSeconds} s`,
-        { group, limit, window_seconds: windowSeconds },
-        { 'retry-after': String(resetSeconds) },
-      );
+    if (decision.allowed) return undefined;
+    options.onRejected?.(group);
+    return new HttpError(
+      429,
+      'rate_limit_exceeded',
+      `Too many ${group} requests: at most ${limit} per ${windowSeconds} s; retry in ${resetSeconds} s`,
+      { group, limit, window_seconds: windowSeconds },
+      { 'retry-after': String(resetSeconds) },
+    );
+  };
+
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.method === 'OPTIONS') return done();
+    const group = groupOf(request.routeOptions.url);
+    if (!group) return done();
+    const key = `${group}:${subjectOf(request)}`;
+    const limit = options.limits[group];
+    if (sync) {
+      let decision: RateLimitDecision;
+      try {
+        decision = sync.hitSync(key, limit, options.windowMs);
+      } catch (error) {
+        return done(error as Error);
+      }
+      return done(apply(group, reply, decision));
     }
+    options.limiter.hit(key, limit, options.windowMs).then(
+      (decision) => done(apply(group, reply, decision)),
+      (error: unknown) => done(error as Error),
+    );
   });
 }

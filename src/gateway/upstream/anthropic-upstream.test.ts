@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError } from '../../providers/errors.js';
 import { DEFAULT_MODELS, startFakeAnthropic } from '../../../test/support/fake-anthropic.js';
 import type { FakeAnthropic } from '../../../test/support/fake-anthropic.js';
+import { Cancellation } from '../cancellation.js';
 import { AnthropicUpstream, upstreamErrorFrom } from './anthropic-upstream.js';
 import type { UpstreamResponse } from './anthropic-upstream.js';
 import { SseScanner } from './sse-scanner.js';
@@ -245,6 +246,51 @@ describe('AnthropicUpstream against the fake Messages API', () => {
     const error = upstream.errorFromTransport(caught, signal);
     expect(error.errorType).toBe('stream_cut');
     expect(error.failureClass).toBe('retryable');
+  });
+
+  it('sendBuffered reads a whole JSON answer into one Buffer, with status and headers', async () => {
+    const response = await upstream.sendBuffered('/v1/messages', messagesBody(), { signal: AbortSignal.timeout(5000) });
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toContain('application/json');
+    const message = JSON.parse(response.body.toString('utf8')) as { type: string; stop_reason: string };
+    expect(message).toMatchObject({ type: 'message', stop_reason: 'end_turn' });
+    expect(fake.requests[0]?.headers['x-api-key']).toBe(API_KEY);
+  });
+
+  it('sendBuffered resolves an error status with its body, for classification', async () => {
+    fake.enqueueFault({ kind: 'status', status: 429, retryAfterSeconds: 3 });
+    const response = await upstream.sendBuffered('/v1/messages', messagesBody(), { signal: AbortSignal.timeout(5000) });
+    expect(response.status).toBe(429);
+    const error = upstream.errorFrom(response.status, response.headers, response.body.toString('utf8'));
+    expect(error).toMatchObject({ errorType: 'rate_limit_error', failureClass: 'retryable', retryAfterMs: 3000 });
+  });
+
+  it('sendBuffered maps a body cut short to stream_cut, a reset to connection_error, a silent upstream to timeout', async () => {
+    fake.enqueueFault({ kind: 'cut_mid_stream', afterChunks: 1 });
+    const cut = await rejection(upstream.sendBuffered('/v1/messages', messagesBody(), { signal: AbortSignal.timeout(5000) }));
+    expect(cut).toMatchObject({ errorType: 'stream_cut', failureClass: 'retryable' });
+    fake.enqueueFault({ kind: 'reset_before_headers' });
+    const reset = await rejection(upstream.sendBuffered('/v1/messages', messagesBody(), { signal: AbortSignal.timeout(5000) }));
+    expect(reset).toMatchObject({ errorType: 'connection_error', failureClass: 'retryable' });
+    fake.enqueueFault({ kind: 'no_response' });
+    const silent = await rejection(
+      upstream.sendBuffered('/v1/messages', messagesBody(), { signal: AbortSignal.timeout(5000), headersTimeoutMs: 150 }),
+    );
+    expect(silent).toMatchObject({ errorType: 'timeout', failureClass: 'retryable' });
+  });
+
+  it('sendBuffered maps a cancel, before or after the request went out, to aborted', async () => {
+    const early = new Cancellation();
+    early.abort(new Error('gone'));
+    expect(await rejection(upstream.sendBuffered('/v1/messages', messagesBody(), { signal: early }))).toMatchObject({ failureClass: 'aborted' });
+    expect(fake.requests).toHaveLength(0);
+    fake.enqueueFault({ kind: 'no_response' });
+    const late = new Cancellation();
+    const pending = upstream.sendBuffered('/v1/messages', messagesBody(), { signal: late });
+    await fake.waitFor((f) => f.requests.length === 1);
+    late.abort(new Error('gone'));
+    expect(await rejection(pending)).toMatchObject({ errorType: 'aborted', failureClass: 'aborted' });
+    await fake.waitFor((f) => f.requests[0]?.clientClosed === true);
   });
 
   it('passes POST /v1/messages/count_tokens through', async () => {

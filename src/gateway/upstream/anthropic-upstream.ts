@@ -9,7 +9,8 @@
  * Callers must consume or dump every response body (`for await`, `body.text()` or `body.dump()`),
  * otherwise its connection stays busy and `close()` waits for it.
  */
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
+import type { CancelSignal } from '../cancellation.js';
 import {
   ProviderError,
   abortedError,
@@ -39,11 +40,22 @@ export interface UpstreamResponse {
   body: UpstreamBody;
 }
 
+/** A whole answer read into memory (`sendBuffered`). */
+export interface BufferedResponse {
+  status: number;
+  headers: UpstreamHeaders;
+  body: Buffer;
+}
+
 export interface AnthropicUpstreamOptions {
   /** E.g. `https://api.anthropic.com`; a path prefix (`https://proxy.example/anthropic`) is kept. */
   baseUrl: string;
   apiKey: string;
-  /** Maximum sockets to the upstream. Default 128. */
+  /**
+   * Maximum sockets to the upstream. Default: no cap — one socket per call in flight, as many as the
+   * callers have. A stream holds its socket for its whole length, so a cap (it was 128) queued the
+   * 129th concurrent stream behind the others, where its connect timer failed it.
+   */
   connections?: number;
   /**
    * Time allowed for the response headers. Default 600 000 ms: a non-streaming Messages call sends its
@@ -59,7 +71,8 @@ export interface AnthropicUpstreamOptions {
 }
 
 export interface UpstreamSendOptions {
-  signal: AbortSignal;
+  /** An AbortSignal, or the gateway's lighter Cancellation. */
+  signal: CancelSignal;
   /**
    * Extra request headers, e.g. `anthropic-version` / `anthropic-beta` passed through from the client.
    * Names are lower-cased; credentials (`x-api-key`, `authorization`) and hop-by-hop or framing headers
@@ -76,7 +89,6 @@ export interface UpstreamSendOptions {
 export type TransportPhase = 'headers' | 'body';
 
 export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
-const DEFAULT_CONNECTIONS = 128;
 const DEFAULT_TIMEOUT_MS = 600_000;
 
 /** Request headers a client may not set on the upstream call. */
@@ -116,7 +128,7 @@ export class AnthropicUpstream {
     this.apiKey = options.apiKey;
     this.defaultVersion = options.defaultAnthropicVersion ?? DEFAULT_ANTHROPIC_VERSION;
     this.pool = new Pool(this.origin, {
-      connections: options.connections ?? DEFAULT_CONNECTIONS,
+      connections: options.connections ?? null,
       headersTimeout: options.headersTimeoutMs ?? DEFAULT_TIMEOUT_MS,
       bodyTimeout: options.bodyTimeoutMs ?? DEFAULT_TIMEOUT_MS,
     });
@@ -142,8 +154,68 @@ export class AnthropicUpstream {
     return this.dispatch('POST', path, body, options);
   }
 
+  /**
+   * POSTs like `send` and reads the whole answer into one Buffer, on undici's dispatch API: no body
+   * stream, no async iterator (tens of µs per call) for an answer that is not streamed anyway.
+   * Rejects like `send`, and with `stream_cut` when a 200's body breaks off; an error status whose body
+   * breaks off still resolves, with an empty body (the status classifies it).
+   */
+  sendBuffered(path: UpstreamPostPath, body: string | Buffer, options: UpstreamSendOptions): Promise<BufferedResponse> {
+    const { signal } = options;
+    if (signal.aborted) return Promise.reject(abortedError(signal.reason));
+    if (this.closing !== null) {
+      return Promise.reject(new ProviderError('connection_error', 'The upstream client is closed', 'non_retryable'));
+    }
+    const headers = this.requestHeaders(options.headers, true);
+    return new Promise((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | null = null;
+      let status = 0;
+      let responseHeaders: UpstreamHeaders = {};
+      const chunks: Buffer[] = [];
+      let phase: TransportPhase = 'headers';
+      // As undici's own request API: a cancel before the connection is remembered and applied on it.
+      const abortWith = () => (signal.reason instanceof Error ? signal.reason : new Error('aborted', { cause: signal.reason }));
+      const onAbort = () => controller?.abort(abortWith());
+      signal.addEventListener('abort', onAbort, { once: true });
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart: (c) => {
+          controller = c;
+          if (signal.aborted) c.abort(abortWith());
+        },
+        onResponseStart: (_c, statusCode, received) => {
+          status = statusCode;
+          responseHeaders = received;
+          phase = 'body';
+        },
+        onResponseData: (_c, chunk) => {
+          chunks.push(chunk);
+        },
+        onResponseEnd: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve({ status, headers: responseHeaders, body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) });
+        },
+        onResponseError: (_c, error) => {
+          signal.removeEventListener('abort', onAbort);
+          if (phase === 'body' && status !== 200 && !signal.aborted) resolve({ status, headers: responseHeaders, body: Buffer.alloc(0) });
+          else reject(transportError(error, signal, phase));
+        },
+      };
+      this.pool.dispatch(
+        {
+          method: 'POST',
+          path: this.pathPrefix + path,
+          headers,
+          body,
+          ...(options.headersTimeoutMs !== undefined ? { headersTimeout: options.headersTimeoutMs } : {}),
+          ...(options.bodyTimeoutMs !== undefined ? { bodyTimeout: options.bodyTimeoutMs } : {}),
+        },
+        handler,
+      );
+    });
+  }
+
   /** Pass-through GET (model listing). Same resolution and errors as `send`. */
-  get(path: UpstreamGetPath, signal: AbortSignal, headers?: Record<string, string>): Promise<UpstreamResponse> {
+  get(path: UpstreamGetPath, signal: CancelSignal, headers?: Record<string, string>): Promise<UpstreamResponse> {
     return this.dispatch('GET', path, null, headers ? { signal, headers } : { signal });
   }
 
@@ -175,7 +247,7 @@ export class AnthropicUpstream {
   }
 
   /** Classifies an error thrown by `send`/`get` or while iterating a response body; see `transportError`. */
-  errorFromTransport(error: unknown, signal?: AbortSignal, phase: TransportPhase = 'body'): ProviderError {
+  errorFromTransport(error: unknown, signal?: CancelSignal, phase: TransportPhase = 'body'): ProviderError {
     return transportError(error, signal, phase);
   }
 
@@ -212,7 +284,8 @@ export class AnthropicUpstream {
         path: this.pathPrefix + path,
         headers,
         body,
-        signal,
+        // undici only needs aborted, reason and add/removeEventListener('abort'): a CancelSignal has them.
+        signal: signal as AbortSignal,
         ...(options.headersTimeoutMs !== undefined ? { headersTimeout: options.headersTimeoutMs } : {}),
         ...(options.bodyTimeoutMs !== undefined ? { bodyTimeout: options.bodyTimeoutMs } : {}),
       });
@@ -307,7 +380,7 @@ function errorCode(error: unknown): string | undefined {
  * - while reading the body, `stream_cut` (retryable): the connection broke off mid-response;
  * - `gateway_error` (non-retryable) for invalid arguments, which are bugs.
  */
-export function transportError(error: unknown, signal: AbortSignal | undefined, phase: TransportPhase): ProviderError {
+export function transportError(error: unknown, signal: CancelSignal | undefined, phase: TransportPhase): ProviderError {
   if (error instanceof ProviderError) return error;
   if (signal?.aborted) return abortedError(signal.reason ?? error);
   const code = errorCode(error);
