@@ -2,7 +2,10 @@ import pino, { type Logger, type LoggerOptions } from 'pino';
 import { COMPONENT_OF } from './events.js';
 import { requestContext } from './request-context.js';
 
-/** Fields that must never reach a log line, wherever they appear. */
+/**
+ * Fields that must never reach a log line. A safety net (secrets are never passed to the logger): exact
+ * paths only, because every wildcard path makes each log call walk the whole object (~4 µs a line).
+ */
 const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
@@ -11,26 +14,50 @@ const REDACT_PATHS = [
   'headers["x-api-key"]',
   'headers.cookie',
   'apiKey',
+  'api_key',
   'anthropicApiKey',
-  '*.apiKey',
-  '*.anthropicApiKey',
+  'config.anthropicApiKey',
+  'target.apiKey',
+  'target.api_key',
 ];
+
+/** pino's isoTime, formatted once per millisecond: under load many lines share one. */
+let lastTimeMs = -1;
+let lastTime = '';
+function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastTimeMs) {
+    lastTimeMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
+/**
+ * Every catalogued event carries its component, and every line written while serving a request carries
+ * that request's id; explicit fields in the call win. Runs on every line: no spreads, no allocations
+ * beyond the one result object.
+ */
+function contextFields(fields: object): Record<string, string> {
+  const out: Record<string, string> = {};
+  const event = (fields as { event?: unknown }).event;
+  if (typeof event === 'string') {
+    const component = COMPONENT_OF.get(event);
+    if (component !== undefined) out.component = component;
+  }
+  const requestId = requestContext.getStore()?.requestId;
+  if (requestId) out.request_id = requestId;
+  return out;
+}
 
 export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
     base: { service: 'claude-chat-api' },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTime,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
-    // Every catalogued event carries its component, and every line written while serving a request
-    // carries that request's id; explicit fields in the call win.
-    mixin: (fields: object) => {
-      const event = (fields as { event?: unknown }).event;
-      const component = typeof event === 'string' ? COMPONENT_OF.get(event) : undefined;
-      const requestId = requestContext.getStore()?.requestId;
-      return { ...(component ? { component } : {}), ...(requestId ? { request_id: requestId } : {}) };
-    },
+    mixin: contextFields,
   };
 }
 
