@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Cancellation, cancellableSleep } from './cancellation.js';
+import { Cancellation } from './cancellation.js';
+import { abortableSleep } from '../providers/abortable-sleep.js';
 
 describe('Cancellation', () => {
   it('runs its listeners once, on the first abort, with the reason set first', () => {
@@ -24,12 +25,12 @@ describe('Cancellation', () => {
     expect((cancel.reason as DOMException).name).toBe('AbortError');
   });
 
-  it('cancellableSleep resolves after the delay or rejects with the reason at once', async () => {
-    await expect(cancellableSleep(5, new Cancellation())).resolves.toBeUndefined();
+  it('abortableSleep resolves after the delay or rejects with the reason at once', async () => {
+    await expect(abortableSleep(5, new Cancellation())).resolves.toBeUndefined();
     const cancel = new Cancellation();
-    const sleeping = cancellableSleep(10_000, cancel);
+    const sleeping = abortableSleep(10_000, cancel);
     cancel.abort(new Error('stop'));
     await expect(sleeping).rejects.toThrow('stop');
-    await expect(cancellableSleep(10, cancel)).rejects.toThrow('stop');
+    await expect(abortableSleep(10, cancel)).rejects.toThrow('stop');
   });
 });

@@ -1,3 +1,5 @@
+import type { SleepSignal } from '../providers/abortable-sleep.js';
+
 /**
  * A cancellation signal without EventTarget. Node's AbortController costs microseconds per call to
  * create, listen to and unlisten from (EventTarget, per-listener bookkeeping), and each gateway call
@@ -8,12 +10,7 @@
  * `addEventListener` / `removeEventListener` of `abort`), and an AbortSignal is a `CancelSignal` too,
  * so callers with a real one (chat sessions) pass it as is.
  */
-export interface CancelSignal {
-  readonly aborted: boolean;
-  readonly reason: unknown;
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
-}
+export type CancelSignal = SleepSignal;
 
 export class Cancellation implements CancelSignal {
   aborted = false;
@@ -41,21 +38,4 @@ export class Cancellation implements CancelSignal {
     this.listeners = null;
     if (listeners) for (const listener of listeners) listener();
   }
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it is cancelled; leaves no timer behind. */
-export function cancellableSleep(ms: number, signal: CancelSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -7,7 +7,8 @@ import type { BreakerPermit } from '../resilience/circuit-breaker/types.js';
 import { CircuitOpenError, UpstreamTimeoutError } from '../resilience/errors.js';
 import { CallTimers, type CallTimerLimits } from '../resilience/timers/call-timers.js';
 import { anthropicErrorEvent } from './anthropic-errors.js';
-import { Cancellation, cancellableSleep, type CancelSignal } from './cancellation.js';
+import { Cancellation, type CancelSignal } from './cancellation.js';
+import { abortableSleep } from '../providers/abortable-sleep.js';
 import type { RoutingConfig, Target } from './routing/routing-config.js';
 import { AnthropicUpstream, type BufferedResponse, type UpstreamResponse } from './upstream/anthropic-upstream.js';
 import { SseScanner, type ScannedEvent } from './upstream/sse-scanner.js';
@@ -157,7 +158,7 @@ export class MessagesGateway {
           const delay = retryAfter !== undefined ? Math.min(retryAfter, this.settings.maxRetryAfterMs) : base * (0.8 + Math.random() * 0.4);
           this.log.warn({ event: 'reconnection_attempt', component: 'gateway', target: target.name, attempt: attempts, delay_ms: Math.round(delay), reason: errorType ?? 'unknown' });
           try {
-            await cancellableSleep(delay, signal);
+            await abortableSleep(delay, signal);
           } catch {
             return { kind: 'error', error: new ProviderError('aborted', 'The client went away', 'aborted'), attempts };
           }
