@@ -1,4 +1,12 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type * as IORedis from 'ioredis';
+import type { Redis } from 'ioredis';
+
+/** ioredis is loaded on first use: an instance without REDIS_URL never pays its ~10 MB of memory. */
+const requireModule = createRequire(import.meta.url);
+function redisClass(): typeof Redis {
+  return (requireModule('ioredis') as typeof IORedis).Redis;
+}
 
 export interface FailFastRedisClientOptions {
   /** redis://[user:pass@]host:port[/db] */
@@ -29,7 +37,7 @@ export class FailFastRedisClient {
   constructor(options: FailFastRedisClientOptions) {
     const { url, connectTimeoutMs = 500, commandTimeoutMs = 500, maxReconnectDelayMs = 1000, onClientError } = options;
     this.connectTimeoutMs = connectTimeoutMs;
-    this.client = new Redis(url, {
+    this.client = new (redisClass())(url, {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,

@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+
+/** yaml is loaded only for a YAML routing file (JSON ones, and no file, never pay for it). */
+const requireModule = createRequire(import.meta.url);
+function parseYaml(text: string, options: { prettyErrors: boolean }): unknown {
+  return (requireModule('yaml') as typeof Yaml).parse(text, options);
+}
 import { z } from 'zod';
 import type { CircuitBreakerConfig, SlidingWindowConfig } from '../../resilience/circuit-breaker/types.js';
 
