@@ -88,6 +88,27 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX messages_in_progress_idx ON messages(in_progress) WHERE in_progress = 1;
     `,
   },
+  {
+    version: 6,
+    name: 'session_counts',
+    // Listing pages carry a total; COUNT(*) walks every session of the owner (~6 ms at 100,000), so
+    // triggers keep the totals: '*' for all sessions, 'o:<owner>' per owner, 'n' for no owner.
+    up: `
+      CREATE TABLE session_counts (owner_key TEXT PRIMARY KEY, sessions INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO session_counts SELECT '*', COUNT(*) FROM sessions;
+      INSERT INTO session_counts
+        SELECT CASE WHEN owner IS NULL THEN 'n' ELSE 'o:' || owner END, COUNT(*) FROM sessions GROUP BY owner;
+      CREATE TRIGGER sessions_counted_insert AFTER INSERT ON sessions BEGIN
+        INSERT OR IGNORE INTO session_counts VALUES (CASE WHEN NEW.owner IS NULL THEN 'n' ELSE 'o:' || NEW.owner END, 0);
+        UPDATE session_counts SET sessions = sessions + 1
+          WHERE owner_key IN ('*', CASE WHEN NEW.owner IS NULL THEN 'n' ELSE 'o:' || NEW.owner END);
+      END;
+      CREATE TRIGGER sessions_counted_delete AFTER DELETE ON sessions BEGIN
+        UPDATE session_counts SET sessions = sessions - 1
+          WHERE owner_key IN ('*', CASE WHEN OLD.owner IS NULL THEN 'n' ELSE 'o:' || OLD.owner END);
+      END;
+    `,
+  },
 ];
 
 function ensureMigrationsTable(db: Database.Database): void {

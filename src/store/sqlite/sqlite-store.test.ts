@@ -171,7 +171,7 @@ describe('SqliteSessionStore in-progress messages', () => {
       db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'messages_in_progress_idx'").get(),
     );
     expect(index).toMatchObject({ sql: expect.stringMatching(/WHERE in_progress = 1/) });
-    expect(migrations.at(-1)).toMatchObject({ version: 5, name: 'message_in_progress' });
+    expect(migrations.find((m) => m.version === 5)).toMatchObject({ name: 'message_in_progress' });
   });
 
   it('recovers messages left in progress by a crash after reopening the file', () => {
@@ -202,5 +202,28 @@ describe('SqliteSessionStore in-progress messages', () => {
     expect(withRawDb((db) => db.prepare('SELECT COUNT(*) AS n FROM messages WHERE in_progress = 1').get())).toEqual({
       n: 0,
     });
+  });
+});
+
+describe('SqliteSessionStore session counts (migration 6)', () => {
+  useTempStore();
+
+  it('counts from totals the triggers keep, and a database from before them is backfilled', () => {
+    store.createSession({ id: 'a', owner: 'k1', config: {} });
+    store.createSession({ id: 'b', owner: 'k1', config: {} });
+    store.createSession({ id: 'c', owner: null, config: {} });
+    store.close();
+    // Back to the schema before migration 6, with one more session written then.
+    withRawDb((db) => {
+      db.exec(`DROP TRIGGER sessions_counted_insert; DROP TRIGGER sessions_counted_delete; DROP TABLE session_counts;
+               DELETE FROM schema_migrations WHERE version = 6;`);
+      db.prepare("INSERT INTO sessions (id, owner, config, created_at, updated_at) VALUES ('d', 'k2', '{}', 'now', 'now')").run();
+    });
+    store = openSqliteStore(dbPath);
+    expect([store.countSessions(), store.countSessions('k1'), store.countSessions('k2'), store.countSessions(null), store.countSessions('nobody')]).toEqual([4, 2, 1, 1, 0]);
+    store.deleteSession('a');
+    store.createSession({ id: 'e', owner: 'k3', config: {} });
+    expect([store.countSessions(), store.countSessions('k1'), store.countSessions('k3')]).toEqual([4, 1, 1]);
+    expect(withRawDb((db) => db.prepare('SELECT COUNT(*) AS n FROM sessions').get())).toEqual({ n: 4 });
   });
 });

@@ -175,8 +175,9 @@ function prepareStatements(db: Database.Database) {
     listByOwnerAfter: db.prepare<[OwnerParam & KeyParams], SessionRow>(
       `SELECT * FROM sessions WHERE owner IS @owner AND (created_at, id) < (@createdAt, @id) ${sessionOrder}`,
     ),
-    countAll: db.prepare<[], number>('SELECT COUNT(*) FROM sessions').pluck(),
-    countByOwner: db.prepare<[string | null], number>('SELECT COUNT(*) FROM sessions WHERE owner IS ?').pluck(),
+    // Kept by triggers (migration 6): O(1) whatever the number of sessions.
+    countAll: db.prepare<[], number>("SELECT sessions FROM session_counts WHERE owner_key = '*'").pluck(),
+    countByOwner: db.prepare<[string], number>('SELECT sessions FROM session_counts WHERE owner_key = ?').pluck(),
 
     insertMessage: db.prepare<[MessageRow]>(
       `INSERT INTO messages (id, session_id, seq, role, content, status, input_tokens, output_tokens,
@@ -295,7 +296,8 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   countSessions(owner?: string | null): number {
-    return owner === undefined ? this.stmts.countAll.get()! : this.stmts.countByOwner.get(owner)!;
+    const count = owner === undefined ? this.stmts.countAll.get() : this.stmts.countByOwner.get(owner === null ? 'n' : `o:${owner}`);
+    return count ?? 0;
   }
 
   appendMessage(input: NewMessage): MessageRecord | null {
