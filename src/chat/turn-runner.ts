@@ -9,7 +9,7 @@ import { errorTypeOf } from '../resilience/fallback/eligibility.js';
 import type { ChatFallbackInput, ChatFallbacks } from './fallbacks/chat-fallbacks.js';
 import { noopTelemetry, type Telemetry, type TurnOutcome } from '../observability/telemetry.js';
 import type { Provider, ProviderEvent, ProviderRequest, Usage } from '../providers/types.js';
-import type { MessageStatus, SessionRecord, SessionStore, ToolEventRecord } from '../store/types.js';
+import type { FinishMessageFields, MessageStatus, SessionRecord, SessionStore, ToolEventRecord } from '../store/types.js';
 import type { ActiveTurn, ActiveTurns } from './active-turns.js';
 import { buildTurnRequest, type TurnDefaults } from './turn-request.js';
 import type { Frame, FrameSink, Mode } from './frames.js';
@@ -352,7 +352,6 @@ export class TurnRunner {
     return { errorType: 'internal_error', message: 'The server failed while answering', recoverable: true, status: partialStatus };
   }
 
-  /** Returns the stored message id, or null when it could not be stored (session gone, store failing). */
   /**
    * Crash safety: the first content creates the assistant row (in progress); later content is saved
    * at most every checkpoint interval, so a kill -9 loses only the last moments of the answer.
@@ -384,39 +383,25 @@ export class TurnRunner {
     }
   }
 
+  /** Returns the stored message id, or null when it could not be stored (session gone, store failing). */
   private storeReply(turn: PreparedTurn, reply: Reply, status: MessageStatus, error: string | null, cost: number, log: Logger): string | null {
+    const fields: FinishMessageFields = {
+      content: reply.text,
+      status,
+      inputTokens: reply.usage.inputTokens,
+      outputTokens: reply.usage.outputTokens,
+      costUsd: cost,
+      model: reply.model,
+      stopReason: reply.stopReason,
+      error,
+      toolEvents: reply.tools,
+      mode: reply.mode,
+    };
     try {
-      if (reply.messageId) {
-        const finished = this.store.finishMessage(turn.session.id, reply.messageId, {
-          content: reply.text,
-          status,
-          inputTokens: reply.usage.inputTokens,
-          outputTokens: reply.usage.outputTokens,
-          costUsd: cost,
-          model: reply.model,
-          stopReason: reply.stopReason,
-          error,
-          toolEvents: reply.tools,
-          mode: reply.mode,
-        });
-        if (!finished) log.warn({ event: LogEvent.messageStoreFailed, reason: 'session_missing' });
-        return finished?.id ?? null;
-      }
-      const stored = this.store.appendMessage({
-        id: randomUUID(),
-        sessionId: turn.session.id,
-        role: 'assistant',
-        content: reply.text,
-        status,
-        inputTokens: reply.usage.inputTokens,
-        outputTokens: reply.usage.outputTokens,
-        costUsd: cost,
-        model: reply.model,
-        stopReason: reply.stopReason,
-        error,
-        toolEvents: reply.tools,
-        mode: reply.mode,
-      });
+      // The row started at the first content is finished; an answer without content gets its row now.
+      const stored = reply.messageId
+        ? this.store.finishMessage(turn.session.id, reply.messageId, fields)
+        : this.store.appendMessage({ id: randomUUID(), sessionId: turn.session.id, role: 'assistant', ...fields });
       if (!stored) log.warn({ event: LogEvent.messageStoreFailed, reason: 'session_missing' });
       return stored?.id ?? null;
     } catch (err) {
