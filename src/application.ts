@@ -26,6 +26,7 @@ import { installHttpMetrics } from './observability/metrics/http-metrics.js';
 import { wireOperations, type Operations } from './wiring/operations.js';
 import { createRateLimiter } from './coordination/rate-limit/resilient-limiter.js';
 import { MessagesGateway } from './gateway/messages-gateway.js';
+import { messagesDirectRoute } from './gateway/messages-endpoint.js';
 import { gatewayRoutes } from './gateway/gateway-routes.js';
 import { GatewayProvider } from './gateway/gateway-provider.js';
 import { wireStreams, type Streams } from './wiring/streams.js';
@@ -176,6 +177,8 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
       maxHeaders: config.input.maxHeaders,
       plugins: [...operations.routes, gatewayRoutes(gateway)],
       instrument: (app) => installHttpMetrics(app, metrics),
+      requestMetrics: metrics,
+      directRoutes: gateway ? [messagesDirectRoute(gateway)] : [],
     },
   );
 

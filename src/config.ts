@@ -17,6 +17,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'HOST', default: '127.0.0.1', description: 'Address to bind.' },
   { env: 'PORT', default: '8989', description: 'Port to listen on (0 picks a free port).' },
   { env: 'LOG_LEVEL', default: 'info', description: 'fatal | error | warn | info | debug | trace | silent.' },
+  { env: 'LOG_FLUSH_MS', default: '100', description: 'Log lines are written to stdout in batches, each line at most this late (and all of them on exit). 0: every line written at once, synchronously (a system call per line).' },
   { env: 'DATABASE_PATH', default: './data/chat.db', description: 'SQLite file for sessions and messages (created if missing).' },
   { env: 'ANTHROPIC_API_KEY', secret: true, description: 'Claude API key. When unset the simulated provider answers.' },
   { env: 'ANTHROPIC_BASE_URL', default: 'https://api.anthropic.com', description: 'Base URL of the Messages API (point it at a proxy or a fake).' },
@@ -128,6 +129,7 @@ const schema = z.object({
   HOST: z.string().min(1),
   PORT: port,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  LOG_FLUSH_MS: nonNegativeInt.max(10_000),
   DATABASE_PATH: z.string().min(1),
   ANTHROPIC_API_KEY: z.string().min(1).optional(),
   ANTHROPIC_BASE_URL: z.url({ protocol: /^https?$/ }),
@@ -210,6 +212,8 @@ export interface AppConfig {
   host: string;
   port: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+  /** 0: synchronous stdout; else lines are batched and flushed at least this often. */
+  logFlushMs: number;
   databasePath: string;
   anthropicApiKey: string | undefined;
   anthropicBaseUrl: string;
@@ -308,6 +312,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host: c.HOST,
     port: c.PORT,
     logLevel: c.LOG_LEVEL,
+    logFlushMs: c.LOG_FLUSH_MS,
     databasePath: c.DATABASE_PATH,
     anthropicApiKey: c.ANTHROPIC_API_KEY,
     anthropicBaseUrl: c.ANTHROPIC_BASE_URL.replace(/\/+$/, ''),

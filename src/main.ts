@@ -20,7 +20,7 @@ async function main(argv: string[]): Promise<void> {
     throw error;
   }
 
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, config.logFlushMs);
   // Logs are written asynchronously: exiting without flushing can lose the last lines or let a
   // pending write land after a newer one. Flush, then exit (at most 1 s later regardless).
   const exit = (code: number) => {

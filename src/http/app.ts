@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import { LogEvent } from '../observability/events.js';
@@ -7,7 +6,9 @@ import { requestContext } from '../observability/request-context.js';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import { enforceAuth, installAuth, type AuthOptions } from './auth.js';
-import { installRateLimit, type RateLimitOptions } from './rate-limit.js';
+import { DirectRoutes, type DirectRoute, type HttpRequestMetrics } from './direct-route.js';
+import { installRateLimit, RateLimitPolicy, type RateLimitOptions } from './rate-limit.js';
+import { requestIdOf } from './request-id.js';
 import { installErrorHandlers, sendError } from './error-handler.js';
 import { HttpError } from './http-error.js';
 import { chatRoutes } from './routes/chat-routes.js';
@@ -30,11 +31,14 @@ export interface HttpOptions {
   plugins?: FastifyPluginAsync[];
   /** Hooks on the root instance before any route (e.g. HTTP metrics). */
   instrument?: (app: FastifyInstance) => void;
+  /** The same request metrics for the routes served ahead of Fastify. */
+  requestMetrics?: HttpRequestMetrics;
+  /** Routes served straight off node:http when the request is plain (http/direct-route.ts). */
+  directRoutes?: DirectRoute[];
 }
 
-const REQUEST_ID = /^[\w.:-]{1,128}$/;
-
 export async function buildHttpApp(services: Services, options: HttpOptions): Promise<FastifyInstance> {
+  let direct: DirectRoutes | undefined;
   const app: FastifyInstance = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only widens the generic Fastify infers.
     loggerInstance: options.logger as FastifyBaseLogger,
@@ -45,10 +49,7 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
     childLoggerFactory: (logger) => logger,
     bodyLimit: options.maxBodyBytes,
     requestIdHeader: false,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: (req) => requestIdOf(req.headers),
     routerOptions: { ignoreTrailingSlash: true },
     // By the time the server closes, shutdown has drained, waited and closed every session: whatever
     // connection is still open (a client that stopped reading) is cut rather than waited for.
@@ -66,8 +67,11 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
     },
     trustProxy: typeof options.trustProxy === 'number' ? trustHops(options.trustProxy) : options.trustProxy,
     // Header limits live on the Node server: too large a header block gets 431 before any parsing.
+    // The direct routes see each request first and hand on whatever they do not take.
     serverFactory: (handler) => {
-      const server = createServer({ maxHeaderSize: options.maxHeaderBytes }, handler);
+      const server = createServer({ maxHeaderSize: options.maxHeaderBytes }, (req: IncomingMessage, res: ServerResponse) => {
+        if (direct === undefined || !direct.take(req, res)) handler(req, res);
+      });
       server.maxHeadersCount = options.maxHeaders;
       return server;
     },
@@ -81,14 +85,18 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
       done();
     });
   });
+  // First, so that refusals (401, 429) carry them too.
+  const security = await securityHeaders();
+  installSecurityHeaders(app, security);
   acceptEmptyJsonBodies(app);
   installErrorHandlers(app);
   options.instrument?.(app);
   // Identify, then count (failed key guesses count against the address), then refuse.
   installAuth(app, options.auth);
-  installRateLimit(app, options.rateLimit);
+  const rateLimit = new RateLimitPolicy(options.rateLimit);
+  installRateLimit(app, rateLimit);
   enforceAuth(app);
-  installSecurityHeaders(app, await securityHeaders());
+
   await app.register(cors, {
     origin: options.corsOrigins.length > 0 ? options.corsOrigins : false,
     exposedHeaders: ['x-session-id', 'x-turn-id', 'x-request-id', 'idempotent-replayed', 'x-fallback-strategy', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
@@ -124,6 +132,37 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
   await app.register(chatRoutes, { services });
   await app.register(jobRoutes, { services });
   for (const plugin of options.plugins ?? []) await app.register(plugin);
+
+  if (options.directRoutes && options.directRoutes.length > 0) {
+    const parseJson = app.getDefaultJsonParser('error', 'error');
+    direct = new DirectRoutes(options.directRoutes, {
+      logger: options.logger,
+      keys: options.auth.keys,
+      open: options.auth.disabled || !options.auth.keys.configured,
+      trustProxy: options.trustProxy !== false,
+      maxBodyBytes: options.maxBodyBytes,
+      rateLimit,
+      metrics: options.requestMetrics,
+      securityHeaders: security.flatMap(([name, value]) => [name, String(value)]),
+      draining: () => services.readiness.draining,
+      parseJson: (text) => {
+        let parsed: unknown;
+        let failure: Error | null = null;
+        // Fastify's parser is synchronous: `done` has run when it returns.
+        parseJson(undefined as never, text, (error, value) => {
+          failure = error;
+          parsed = value;
+        });
+        if (failure) throw failure;
+        return parsed;
+      },
+    });
+    const closing = direct;
+    app.addHook('preClose', (done) => {
+      closing.close();
+      done();
+    });
+  }
   return app;
 }
 
@@ -152,7 +191,7 @@ async function securityHeaders(): Promise<[string, string | string[]][]> {
   return headers;
 }
 
-/** Where helmet's own hooks ran (after authentication), set on the raw response so SSE replies get them too. */
+/** Set on the raw response, so SSE replies (which write the raw response) get them too. */
 function installSecurityHeaders(app: FastifyInstance, headers: [string, string | string[]][]): void {
   app.addHook('onRequest', (_request, reply, done) => {
     const res = reply.raw;

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isAdmin, type Identity } from '../auth/identity.js';
 import type { KeyRing } from '../auth/key-ring.js';
@@ -22,17 +23,18 @@ export interface AuthOptions {
   disabled: boolean;
 }
 
-function presentedKey(request: FastifyRequest): string | undefined {
-  const authorization = request.headers.authorization;
+/** The key a request presents: `Authorization: Bearer <key>` or `x-api-key: <key>`. */
+export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const authorization = headers.authorization;
   if (typeof authorization === 'string') {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (match) return match[1];
   }
-  const apiKey = request.headers['x-api-key'];
+  const apiKey = headers['x-api-key'];
   return typeof apiKey === 'string' && apiKey.trim() !== '' ? apiKey.trim() : undefined;
 }
 
-function unauthorized(message: string): HttpError {
+export function unauthorized(message: string): HttpError {
   return new HttpError(401, 'authentication_error', message, undefined, { 'www-authenticate': 'Bearer realm="claude-chat-api"' });
 }
 
@@ -53,7 +55,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       return done();
     }
     const route = request.routeOptions.url;
-    const key = presentedKey(request);
+    const key = presentedKey(request.headers);
     const identity = key === undefined ? null : options.keys.identify(key);
     // CORS preflights never carry credentials; they reveal nothing and must pass.
     if (request.method === 'OPTIONS' || (route !== undefined && PUBLIC_ROUTES.has(route))) {

@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Identity } from '../auth/identity.js';
 import type { RateLimitDecision, RateLimiter } from '../coordination/rate-limit/types.js';
 import { HttpError } from './http-error.js';
 
@@ -39,10 +40,9 @@ export function groupOf(route: string | undefined): RateLimitGroup | null {
 }
 
 /** Per key when authenticated, per client address otherwise (X-Forwarded-For only with TRUST_PROXY). */
-function subjectOf(request: FastifyRequest): string {
-  const identity = request.identity;
+export function subjectOf(identity: Identity | null, ip: string): string {
   if (identity && (identity.kind === 'client' || identity.kind === 'admin')) return `key:${identity.keyId}`;
-  return `ip:${request.ip}`;
+  return `ip:${ip}`;
 }
 
 /** A limiter that can decide at once (the in-memory one): no promise and no microtask per request. */
@@ -55,56 +55,84 @@ function syncOf(limiter: RateLimiter): SyncRateLimiter | null {
   return typeof candidate.hitSync === 'function' ? (candidate as SyncRateLimiter) : null;
 }
 
-/**
- * Counts every request in its route group and refuses the excess with 429, Retry-After and the
- * RateLimit headers. Each group has its own budget: exceeding one never blocks the others.
- */
-export function installRateLimit(app: FastifyInstance, options: RateLimitOptions): void {
-  const windowSeconds = Math.ceil(options.windowMs / 1000);
-  // The fixed headers of each group, built once.
-  const fixed = new Map(
-    (Object.keys(options.limits) as RateLimitGroup[]).map((group) => {
-      const limit = options.limits[group];
-      return [group, { limit, policy: `${limit};w=${windowSeconds}`, limitText: String(limit) }];
-    }),
-  );
-  const sync = syncOf(options.limiter);
+/** The RateLimit headers a response carries, and the 429 to answer with when the budget is spent. */
+export interface RateLimitVerdict {
+  headers: [name: string, value: string][];
+  refusal: HttpError | undefined;
+}
 
-  const apply = (group: RateLimitGroup, reply: FastifyReply, decision: RateLimitDecision): HttpError | undefined => {
-    const { limit, policy, limitText } = fixed.get(group) as { limit: number; policy: string; limitText: string };
+/**
+ * Counts a request in its route group and decides: the RateLimit headers, and a 429 with Retry-After
+ * for the excess. Each group has its own budget: exceeding one never blocks the others. Shared by the
+ * Fastify hook and the routes served ahead of Fastify (http/direct-route.ts).
+ */
+export class RateLimitPolicy {
+  private readonly windowSeconds: number;
+  /** The fixed headers of each group, built once. */
+  private readonly fixed: Map<RateLimitGroup, { limit: number; policy: string; limitText: string }>;
+  private readonly sync: SyncRateLimiter | null;
+
+  constructor(private readonly options: RateLimitOptions) {
+    this.windowSeconds = Math.ceil(options.windowMs / 1000);
+    this.fixed = new Map(
+      (Object.keys(options.limits) as RateLimitGroup[]).map((group) => {
+        const limit = options.limits[group];
+        return [group, { limit, policy: `${limit};w=${this.windowSeconds}`, limitText: String(limit) }];
+      }),
+    );
+    this.sync = syncOf(options.limiter);
+  }
+
+  /** Synchronous with the in-memory limiter (no promise per request); a promise with Redis. */
+  check(group: RateLimitGroup, subject: string): RateLimitVerdict | Promise<RateLimitVerdict> {
+    const key = `${group}:${subject}`;
+    const limit = this.options.limits[group];
+    if (this.sync) return this.verdict(group, this.sync.hitSync(key, limit, this.options.windowMs));
+    return this.options.limiter.hit(key, limit, this.options.windowMs).then((decision) => this.verdict(group, decision));
+  }
+
+  private verdict(group: RateLimitGroup, decision: RateLimitDecision): RateLimitVerdict {
+    const { limit, policy, limitText } = this.fixed.get(group) as { limit: number; policy: string; limitText: string };
     const resetSeconds = Math.max(1, Math.ceil(decision.resetMs / 1000));
-    reply.header('ratelimit-policy', policy);
-    reply.header('ratelimit-limit', limitText);
-    reply.header('ratelimit-remaining', String(Math.max(0, decision.remaining)));
-    reply.header('ratelimit-reset', String(resetSeconds));
-    if (decision.allowed) return undefined;
-    options.onRejected?.(group);
-    return new HttpError(
+    const headers: [string, string][] = [
+      ['ratelimit-policy', policy],
+      ['ratelimit-limit', limitText],
+      ['ratelimit-remaining', String(Math.max(0, decision.remaining))],
+      ['ratelimit-reset', String(resetSeconds)],
+    ];
+    if (decision.allowed) return { headers, refusal: undefined };
+    this.options.onRejected?.(group);
+    const refusal = new HttpError(
       429,
       'rate_limit_exceeded',
-      `Too many ${group} requests: at most ${limit} per ${windowSeconds} s; retry in ${resetSeconds} s`,
-      { group, limit, window_seconds: windowSeconds },
+      `Too many ${group} requests: at most ${limit} per ${this.windowSeconds} s; retry in ${resetSeconds} s`,
+      { group, limit, window_seconds: this.windowSeconds },
       { 'retry-after': String(resetSeconds) },
     );
+    return { headers, refusal };
+  }
+}
+
+/** The rate limit as a Fastify hook, for every route Fastify serves. */
+export function installRateLimit(app: FastifyInstance, policy: RateLimitPolicy): void {
+  const apply = (reply: FastifyReply, verdict: RateLimitVerdict): HttpError | undefined => {
+    for (const [name, value] of verdict.headers) reply.header(name, value);
+    return verdict.refusal;
   };
 
   app.addHook('onRequest', (request, reply, done) => {
     if (request.method === 'OPTIONS') return done();
     const group = groupOf(request.routeOptions.url);
     if (!group) return done();
-    const key = `${group}:${subjectOf(request)}`;
-    const limit = options.limits[group];
-    if (sync) {
-      let decision: RateLimitDecision;
-      try {
-        decision = sync.hitSync(key, limit, options.windowMs);
-      } catch (error) {
-        return done(error as Error);
-      }
-      return done(apply(group, reply, decision));
+    let verdict: RateLimitVerdict | Promise<RateLimitVerdict>;
+    try {
+      verdict = policy.check(group, subjectOf(request.identity, request.ip));
+    } catch (error) {
+      return done(error as Error);
     }
-    options.limiter.hit(key, limit, options.windowMs).then(
-      (decision) => done(apply(group, reply, decision)),
+    if (!(verdict instanceof Promise)) return done(apply(reply, verdict));
+    verdict.then(
+      (settled) => done(apply(reply, settled)),
       (error: unknown) => done(error as Error),
     );
   });

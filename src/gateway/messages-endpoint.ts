@@ -1,0 +1,105 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { DirectRoute, ResponseHead } from '../http/direct-route.js';
+import type { HttpError } from '../http/http-error.js';
+import { anthropicErrorBody, anthropicErrorType, statusForErrorType } from './anthropic-errors.js';
+import { Cancellation } from './cancellation.js';
+import type { GatewayOutcome, MessagesGateway } from './messages-gateway.js';
+
+/** One `/v1/messages` call, framework-free: the direct route and Fastify's route both hand it over. */
+export interface MessagesCall {
+  res: ServerResponse;
+  /** Headers every answer carries (security, request id, rate limit, CORS), flat. */
+  head: ResponseHead;
+  requestId: string;
+  headers: IncomingHttpHeaders;
+  /** The parsed body, and its text exactly as sent (forwarded as is unless a target renames the model). */
+  body: unknown;
+  raw: string | undefined;
+}
+
+type MessagesBody = Record<string, unknown> & { model: string; messages: unknown[] };
+
+function validBody(body: unknown): body is MessagesBody {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const b = body as Record<string, unknown>;
+  return typeof b.model === 'string' && b.model.length > 0 && Array.isArray(b.messages) && typeof b.max_tokens === 'number';
+}
+
+/** Request headers passed on to the upstream (API version and beta flags). */
+export function passthroughHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  const version = headers['anthropic-version'];
+  if (typeof version === 'string') out['anthropic-version'] = version;
+  const beta = headers['anthropic-beta'];
+  if (typeof beta === 'string') out['anthropic-beta'] = beta;
+  return out;
+}
+
+function withGatewayHeaders(head: ResponseHead, outcome: Extract<GatewayOutcome, { kind: 'json' | 'stream' }>, model: string): ResponseHead {
+  head.push('x-gateway-attempts', String(outcome.attempts), 'x-gateway-target', outcome.target.name);
+  if (outcome.fallback) head.push('x-gateway-fallback-model', outcome.target.model ?? model);
+  return head;
+}
+
+/** Anthropic's error body (as Fastify would serialise it), so SDK clients raise their usual typed errors. */
+export function writeAnthropicError(res: ServerResponse, head: ResponseHead, status: number, type: string, message: string, requestId: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(anthropicErrorBody(anthropicErrorType(type), message, requestId));
+  for (const name of Object.keys(headers)) head.push(name, headers[name] as string);
+  head.push('content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)));
+  res.writeHead(status, head);
+  res.end(body);
+}
+
+/** An error from the gateway: the upstream's own body when it answered, else an Anthropic-shaped one. */
+function writeFailure(res: ServerResponse, head: ResponseHead, requestId: string, outcome: Extract<GatewayOutcome, { kind: 'error' }>): void {
+  const attempts = String(outcome.attempts);
+  if (outcome.upstreamStatus !== undefined && outcome.upstreamBody && outcome.upstreamBody.length > 0) {
+    head.push('x-gateway-attempts', attempts, 'content-type', 'application/json', 'content-length', String(outcome.upstreamBody.length));
+    res.writeHead(outcome.upstreamStatus, head);
+    res.end(outcome.upstreamBody);
+    return;
+  }
+  const error = outcome.error as { errorType?: string; message?: string; status?: number; retryAfterMs?: number };
+  const type = error.errorType ?? 'api_error';
+  const headers: Record<string, string> = { 'x-gateway-attempts': attempts };
+  if (error.retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)));
+  writeAnthropicError(res, head, error.status ?? statusForErrorType(type), type, error.message ?? 'The upstream failed', requestId, headers);
+}
+
+/** Anthropic's Messages API on a raw response, through the gateway's breakers, retries and timers. */
+export async function serveMessages(gateway: MessagesGateway, call: MessagesCall): Promise<void> {
+  const { res, head, requestId, body } = call;
+  if (!validBody(body)) {
+    writeAnthropicError(res, head, 400, 'invalid_request_error', 'The body needs model (string), messages (array) and max_tokens (number)', requestId);
+    return;
+  }
+  const stream = body.stream === true;
+  const cancel = new Cancellation();
+  res.once('close', () => {
+    if (!res.writableFinished) cancel.abort(new Error('client went away'));
+  });
+  const outcome = await gateway.run(body, stream, passthroughHeaders(call.headers), cancel, call.raw);
+  if (outcome.kind === 'error') {
+    writeFailure(res, head, requestId, outcome);
+    return;
+  }
+  if (outcome.kind === 'json') {
+    res.writeHead(200, withGatewayHeaders(head, outcome, body.model).concat('content-type', 'application/json', 'content-length', String(outcome.body.length)));
+    res.end(outcome.body);
+    return;
+  }
+  res.writeHead(200, withGatewayHeaders(head, outcome, body.model).concat('content-type', 'text/event-stream; charset=utf-8', 'cache-control', 'no-cache'));
+  await gateway.forward(outcome.primed, res);
+  if (!res.destroyed && !res.writableEnded) res.end();
+}
+
+/** `/v1/messages` as a direct route: served ahead of Fastify when the request is plain. */
+export function messagesDirectRoute(gateway: MessagesGateway): DirectRoute {
+  return {
+    path: '/v1/messages',
+    group: 'chat',
+    sendError: (res: ServerResponse, head: ResponseHead, error: HttpError, requestId: string) =>
+      writeAnthropicError(res, head, error.statusCode === 422 ? 400 : error.statusCode, error.type, error.message, requestId, error.headers),
+    serve: ({ req, res, head, requestId, body, raw }) => serveMessages(gateway, { res, head, requestId, headers: req.headers, body, raw }),
+  };
+}

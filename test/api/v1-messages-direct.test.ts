@@ -1,0 +1,190 @@
+/**
+ * `/v1/messages` is served ahead of Fastify when a request is plain (http/direct-route.ts); everything
+ * else goes through Fastify's route. Both must give the same answers: each case is sent once plainly
+ * (a Content-Length body: the direct route) and once with a chunked body (which the direct route hands
+ * on to Fastify), and the two answers are compared.
+ */
+import { Readable } from 'node:stream';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { fakeTarget, writeRoutingFile } from '../support/routing-file.js';
+import { startTestServer, type TestServer } from '../support/test-server.js';
+
+const CLIENT_KEY = 'client-key-direct-0123456789';
+const MODEL = 'claude-sonnet-4-6';
+const ask = { model: MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'hello direct' }] };
+
+let fake: FakeAnthropic;
+let server: TestServer;
+let dir: string;
+
+beforeAll(async () => {
+  fake = await startFakeAnthropic();
+  dir = mkdtempSync(join(tmpdir(), 'direct-'));
+});
+afterAll(async () => {
+  await fake.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+afterEach(async () => {
+  await server?.destroy();
+  fake.reset();
+});
+
+async function start(env: Record<string, string> = {}) {
+  const routing = writeRoutingFile(dir, { routes: { '*': { targets: [fakeTarget(fake.url, 'default')] } } });
+  server = await startTestServer({ env: { API_KEYS: `app:${CLIENT_KEY}`, CONFIG_FILE: routing, ...env } });
+}
+
+type Path = 'direct' | 'fastify';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+}
+
+/** One call; `fastify` sends the same bytes chunked (no Content-Length), which only Fastify serves. */
+async function call(path: Path, body: string, headers: Record<string, string> = {}, url = '/v1/messages'): Promise<Answer> {
+  const all = { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY, ...headers };
+  const res = await request(`${server.url}${url}`, {
+    method: 'POST',
+    headers: all,
+    body: path === 'direct' ? body : Readable.from([Buffer.from(body)]),
+  });
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') out[name] = value;
+  return { status: res.statusCode, headers: out, text: await res.body.text() };
+}
+
+/** What must not differ between the two paths: the status, the body (request ids aside) and the headers that carry meaning. */
+function comparable(answer: Answer) {
+  const { date: _date, 'x-request-id': _id, 'ratelimit-remaining': _left, 'ratelimit-reset': _reset, 'keep-alive': _alive, connection: _connection, 'transfer-encoding': _te, 'content-length': _length, ...headers } = answer.headers;
+  return { status: answer.status, headers, body: answer.text.replace(/"request_id":"[^"]+"/g, '"request_id":"…"').replace(/msg_[0-9a-f]+/g, 'msg_…') };
+}
+
+async function bothPaths(body: string, headers: Record<string, string> = {}, url?: string) {
+  const direct = await call('direct', body, headers, url);
+  const fastify = await call('fastify', body, headers, url);
+  return { direct, fastify };
+}
+
+const prometheusText = async () => (await fetch(`${server.url}/metrics`, { headers: { accept: 'text/plain;version=0.0.4' } })).text();
+const httpRequests = () => server.logs.filter((line) => line.event === 'http_request' && line.route === '/v1/messages');
+
+describe('/v1/messages served ahead of Fastify', () => {
+  it('answers a call the same on both paths: body, security headers, gateway headers, rate-limit headers', async () => {
+    await start();
+    const { direct, fastify } = await bothPaths(JSON.stringify(ask));
+    expect(direct.status).toBe(200);
+    expect(JSON.parse(direct.text)).toMatchObject({ type: 'message', content: [{ type: 'text', text: 'Echo: hello direct' }] });
+    expect(comparable(direct)).toEqual(comparable(fastify));
+    expect(direct.headers).toMatchObject({ 'x-gateway-attempts': '1', 'x-gateway-target': 'default', 'content-type': 'application/json', 'ratelimit-limit': '100000', 'x-content-type-options': 'nosniff' });
+    expect(direct.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(Number(direct.headers['content-length'])).toBe(Buffer.byteLength(direct.text));
+    expect(Number(direct.headers['ratelimit-remaining'])).toBe(Number(fastify.headers['ratelimit-remaining']) + 1);
+  });
+
+  it('streams the same events on both paths, and keeps the query string route (SDK beta calls)', async () => {
+    await start();
+    const { direct, fastify } = await bothPaths(JSON.stringify({ ...ask, stream: true }), {}, '/v1/messages?beta=true');
+    expect(direct.status).toBe(200);
+    expect(direct.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(direct.text).toContain('event: message_stop');
+    expect(comparable(direct)).toEqual(comparable(fastify));
+  });
+
+  it('refuses bad bodies alike: malformed JSON, prototype poisoning, missing fields, an empty object', async () => {
+    await start();
+    const bodies = ['{"model":', '{"__proto__":{"x":1},"model":"m","max_tokens":1,"messages":[]}', '{"constructor":{"prototype":{"x":1}}}', JSON.stringify({ model: MODEL }), '{}', '   '];
+    for (const body of bodies) {
+      const { direct, fastify } = await bothPaths(body);
+      expect(direct.status, body).toBe(400);
+      expect(JSON.parse(direct.text), body).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+      expect(comparable(direct), body).toEqual(comparable(fastify));
+    }
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('echoes a sane X-Request-ID and logs one http_request line per call with it', async () => {
+    await start();
+    const { direct, fastify } = await bothPaths(JSON.stringify(ask), { 'x-request-id': 'trace-abc.123' });
+    expect(direct.headers['x-request-id']).toBe('trace-abc.123');
+    expect(fastify.headers['x-request-id']).toBe('trace-abc.123');
+    const insane = await call('direct', JSON.stringify(ask), { 'x-request-id': 'bad id\twith spaces' });
+    expect(insane.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    await new Promise((resolve) => setImmediate(resolve));
+    const lines = httpRequests();
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatchObject({ request_id: 'trace-abc.123', method: 'POST', status: 200, component: 'http' });
+    expect(lines[2]).toMatchObject({ request_id: insane.headers['x-request-id'] });
+    expect(lines.every((line) => typeof line.duration_ms === 'number')).toBe(true);
+  });
+
+  it('counts both paths in the HTTP metrics, under the /v1/messages route', async () => {
+    await start();
+    await bothPaths(JSON.stringify(ask));
+    await call('direct', '{"model":');
+    const metrics = await prometheusText();
+    const count = (status: string) => Number(new RegExp(`http_server_request_duration_seconds_count\\{[^}]*route="/v1/messages"[^}]*status_code="${status}"[^}]*\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    expect(count('200')).toBe(2);
+    expect(count('400')).toBe(1);
+    expect(metrics).toMatch(/http_server_active_requests\{[^}]*route="\/v1\/messages"[^}]*\} 0/);
+  });
+
+  it('shares one rate-limit budget between the paths and refuses the excess in Anthropic shape', async () => {
+    await start({ RATE_LIMIT_CHAT: '2' });
+    expect((await call('direct', JSON.stringify(ask))).status).toBe(200);
+    expect((await call('fastify', JSON.stringify(ask))).status).toBe(200);
+    const { direct, fastify } = await bothPaths(JSON.stringify(ask));
+    expect(direct.status).toBe(429);
+    expect(JSON.parse(direct.text)).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+    expect(Number(direct.headers['retry-after'])).toBeGreaterThan(0);
+    expect(comparable(direct)).toEqual(comparable(fastify));
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it('hands what it does not take to Fastify: no or a wrong key (401), other media types (415), oversized bodies (413), browsers (CORS)', async () => {
+    await start({ MAX_BODY_BYTES: '2048', CORS_ORIGINS: 'https://app.example' });
+    const missing = await call('direct', JSON.stringify(ask), { 'x-api-key': '' });
+    expect(missing.status).toBe(401);
+    expect(missing.headers['www-authenticate']).toContain('Bearer');
+    expect(JSON.parse(missing.text)).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
+    expect((await call('direct', JSON.stringify(ask), { 'x-api-key': 'not-a-key' })).status).toBe(401);
+    expect((await call('direct', JSON.stringify(ask), { 'content-type': 'text/plain' })).status).toBe(415);
+    const big = JSON.stringify({ ...ask, messages: [{ role: 'user', content: 'x'.repeat(4096) }] });
+    expect((await call('direct', big)).status).toBe(413);
+    const browser = await call('direct', JSON.stringify(ask), { origin: 'https://app.example' });
+    expect(browser.status).toBe(200);
+    expect(browser.headers['access-control-allow-origin']).toBe('https://app.example');
+    expect(browser.headers['access-control-expose-headers']).toContain('x-request-id');
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('with authentication off, serves anonymous callers directly and limits them per address', async () => {
+    await start({ API_KEYS: '', AUTH_DISABLED: 'true', RATE_LIMIT_CHAT: '1' });
+    expect((await call('direct', JSON.stringify(ask), { 'x-api-key': '' })).status).toBe(200);
+    const refused = await call('direct', JSON.stringify(ask), { 'x-api-key': '' });
+    expect(refused.status).toBe(429);
+  });
+
+  it('a client that goes away mid-answer cancels the upstream call and is recorded as 499', async () => {
+    await start();
+    fake.setModelBehavior(MODEL, { then: { kind: 'no_response' } });
+    const controller = new AbortController();
+    const pending = request(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+      body: JSON.stringify(ask),
+      signal: controller.signal,
+    }).catch(() => undefined);
+    await expect.poll(() => fake.requests.length).toBe(1);
+    controller.abort();
+    await pending;
+    await expect.poll(async () => (await prometheusText()).match(/http_server_request_duration_seconds_count\{[^}]*route="\/v1\/messages"[^}]*status_code="499"[^}]*\} 1/) !== null).toBe(true);
+  });
+});
