@@ -1,4 +1,5 @@
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
+import { loadedAnthropicSdk } from './anthropic-sdk.js';
 import {
   ProviderError,
   abortedError,
@@ -13,14 +14,15 @@ const CONTEXT_TOO_LONG = /prompt is too long|context (window|length)|too many (i
 /** Maps anything the SDK (or the socket under it) throws to a classified ProviderError. */
 export function toProviderError(error: unknown, signal: AbortSignal): ProviderError {
   if (error instanceof ProviderError) return error;
-  if (signal.aborted || error instanceof Anthropic.APIUserAbortError) return abortedError(signal.reason ?? error);
-  if (error instanceof Anthropic.APIConnectionTimeoutError) {
+  const sdk = loadedAnthropicSdk();
+  if (signal.aborted || (sdk && error instanceof sdk.APIUserAbortError)) return abortedError(signal.reason ?? error);
+  if (sdk && error instanceof sdk.APIConnectionTimeoutError) {
     return new ProviderError('timeout', 'The upstream request timed out', 'retryable', { cause: error });
   }
-  if (error instanceof Anthropic.APIConnectionError) {
+  if (sdk && error instanceof sdk.APIConnectionError) {
     return new ProviderError('connection_error', 'Could not reach the Claude API', 'retryable', { cause: error });
   }
-  if (error instanceof Anthropic.APIError) return fromApiError(error);
+  if (sdk && error instanceof sdk.APIError) return fromApiError(error);
   if (error instanceof SyntaxError) {
     return new ProviderError('malformed_event', 'The upstream sent an unreadable stream event', 'retryable', { cause: error });
   }

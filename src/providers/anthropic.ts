@@ -1,4 +1,5 @@
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
+import { anthropicSdk } from './anthropic-sdk.js';
 import { ProviderError } from './errors.js';
 import { toProviderError } from './anthropic-errors.js';
 import { AnthropicEventTranslator } from './anthropic-event-translator.js';
@@ -14,15 +15,17 @@ export interface AnthropicProviderOptions {
 export class AnthropicProvider implements Provider {
   readonly name = 'anthropic';
   readonly simulated = false;
-  private readonly client: Anthropic;
+  private built: Anthropic | undefined;
 
-  constructor(options: AnthropicProviderOptions) {
-    this.client = new Anthropic({
-      apiKey: options.apiKey,
-      baseURL: options.baseUrl,
-      maxRetries: 0,
-      logLevel: 'off',
-    });
+  constructor(private readonly options: AnthropicProviderOptions) {}
+
+  /** Built on first use, so that the SDK is only loaded where Claude is called through it. */
+  private get client(): Anthropic {
+    if (!this.built) {
+      const Sdk = anthropicSdk();
+      this.built = new Sdk({ apiKey: this.options.apiKey, baseURL: this.options.baseUrl, maxRetries: 0, logLevel: 'off' });
+    }
+    return this.built;
   }
 
   /** Lists one model: free, and proves both reachability and a valid key. */
