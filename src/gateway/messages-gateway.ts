@@ -11,6 +11,7 @@ import { Cancellation, type CancelSignal } from './cancellation.js';
 import { abortableSleep } from '../providers/abortable-sleep.js';
 import type { RoutingConfig, Target } from './routing/routing-config.js';
 import { AnthropicUpstream, type BufferedResponse, type UpstreamResponse } from './upstream/anthropic-upstream.js';
+import { isJsonText } from './upstream/json-check.js';
 import { SseScanner, type ScannedEvent } from './upstream/sse-scanner.js';
 import { write, writeAll } from './response-writes.js';
 
@@ -275,7 +276,7 @@ export class MessagesGateway {
       for await (const chunk of response.body) {
         const events = scanner.push(chunk);
         if (events.length === 0) continue;
-        const bad = events.findIndex((event) => event.hasData && event.event !== 'ping' && !isJson(event.data));
+        const bad = events.findIndex((event) => event.hasData && event.event !== 'ping' && !isJsonText(event.data));
         if (bad !== -1) {
           if (bad > 0) yield events.slice(0, bad);
           throw new ProviderError('malformed_event', 'The upstream sent an unreadable stream event', 'retryable');
@@ -414,13 +415,4 @@ function incompleteMessage(body: Buffer): ProviderError | undefined {
     return new ProviderError('stream_cut', 'The upstream answered with an incomplete message', 'retryable');
   }
   return undefined;
-}
-
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
 }
