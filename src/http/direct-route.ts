@@ -160,7 +160,7 @@ export class DirectRoutes {
     const failed = (error: unknown) => this.fail(route, res, head, requestId, error);
     try {
       const verdict = deps.rateLimit.check(route.group, subjectOf(identity, req.socket.remoteAddress ?? ''));
-      if (verdict instanceof Promise) verdict.then(admitted, failed);
+      if (verdict instanceof Promise) verdict.then(admitted).catch(failed);
       else admitted(verdict);
     } catch (error) {
       failed(error);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { startRedisServer } from '../support/redis-server.js';
 import { fakeTarget, writeRoutingFile } from '../support/routing-file.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -146,6 +147,21 @@ describe('/v1/messages served ahead of Fastify', () => {
     expect(Number(direct.headers['retry-after'])).toBeGreaterThan(0);
     expect(comparable(direct)).toEqual(comparable(fastify));
     expect(fake.requests).toHaveLength(2);
+  });
+
+  it('with the rate limit in Redis (a verdict that takes a round trip), still shares one budget between the paths', async () => {
+    const redis = await startRedisServer();
+    try {
+      await start({ RATE_LIMIT_CHAT: '2', REDIS_URL: redis.url });
+      expect((await call('direct', JSON.stringify(ask))).status).toBe(200);
+      expect((await call('fastify', JSON.stringify(ask))).status).toBe(200);
+      const refused = await call('direct', JSON.stringify(ask));
+      expect(refused.status).toBe(429);
+      expect(JSON.parse(refused.text)).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+    } finally {
+      await server.destroy();
+      await redis.stop();
+    }
   });
 
   it('hands what it does not take to Fastify: no or a wrong key (401), other media types (415), oversized bodies (413), browsers (CORS)', async () => {
