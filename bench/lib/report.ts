@@ -73,7 +73,7 @@ export function checkTargets(r: Omit<BenchResults, 'targets' | 'durationSeconds'
   });
   checks.push({
     target: `flat RSS over the soak (${int(r.soak.requests)} requests)`,
-    measured: `${f(r.soak.rssStartMb, 0)} → ${f(r.soak.rssEndMb, 0)} MB`,
+    measured: `${f(r.soak.rssStartMb, 0)} → ${f(r.soak.rssEndMb, 0)} MB (lowest ${f(r.soak.troughsMb[0], 0)} → ${f(r.soak.troughsMb[1], 0)} MB)`,
     holds: r.soak.flat && r.soak.requests >= r.settings.soakRequests && r.soak.failures === 0,
   });
   const streamLines = r.grid.filter((g) => g.side === 'server' && g.kind === 'stream').map((g) => g.logLinesPerRequest ?? 0);
