@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { describe, expect, it } from 'vitest';
+import { useFakeAnthropic } from '../support/fake-anthropic-suite.js';
 import { chat, textOf, type ChatFrame } from '../support/sse-client.js';
 import { fakeTarget, writeRoutingFile } from '../support/routing-file.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -10,31 +7,17 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
 const PRIMARY = 'claude-sonnet-4-6';
 const FALLBACK = 'claude-haiku-4-5';
 
-let fake: FakeAnthropic;
 let server: TestServer;
-let dir: string;
-
-beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  dir = mkdtempSync(join(tmpdir(), 'chat-routing-'));
-});
-afterAll(async () => {
-  await fake.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-afterEach(async () => {
-  await server?.destroy();
-  fake.reset();
-});
+const upstream = useFakeAnthropic('chat-routing-', () => server);
 
 async function start(): Promise<void> {
-  const file = writeRoutingFile(dir, {
+  const file = writeRoutingFile(upstream.dir, {
     defaults: { retries: 2, breaker: { failure_threshold: 3, timeout_seconds: 0.3 } },
     routes: {
       '*': {
         targets: [
-          fakeTarget(fake.url, 'primary', { apiKey: 'upstream-key-1' }),
-          fakeTarget(fake.url, 'fallback', { apiKey: 'upstream-key-2', model: FALLBACK }),
+          fakeTarget(upstream.fake.url, 'primary', { apiKey: 'upstream-key-1' }),
+          fakeTarget(upstream.fake.url, 'fallback', { apiKey: 'upstream-key-2', model: FALLBACK }),
         ],
       },
     },
@@ -55,16 +38,16 @@ async function stored(sessionId: string) {
 describe('/api/chat through the gateway routing', () => {
   it('retries a 500 on the same model and answers in full (S03 via chat)', async () => {
     await start();
-    fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 500 }] });
+    upstream.fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 500 }] });
     const { frames } = await chat(server.url, { message: 'route me' });
     expect(result(frames)).toMatchObject({ mode: 'live', model: PRIMARY });
     expect(textOf(frames)).toBe('Echo: route me');
-    expect(fake.requestsFor(PRIMARY)).toHaveLength(2);
+    expect(upstream.fake.requestsFor(PRIMARY)).toHaveLength(2);
   });
 
   it('fails over to the fallback model and names it in the result and the stored message', async () => {
     await start();
-    fake.setModelBehavior(PRIMARY, { then: { kind: 'status', status: 503 } });
+    upstream.fake.setModelBehavior(PRIMARY, { then: { kind: 'status', status: 503 } });
     const { frames } = await chat(server.url, { message: 'fail over' });
     expect(result(frames)).toMatchObject({ model: FALLBACK });
     expect(textOf(frames)).toBe('Echo: fail over');
@@ -74,7 +57,7 @@ describe('/api/chat through the gateway routing', () => {
 
   it('ends a stream cut after content with an error frame and stores it incomplete (S08 via chat)', async () => {
     await start();
-    fake.setModelBehavior(PRIMARY, { reply: 'one two three four five', faults: [{ kind: 'cut_mid_stream', afterChunks: 2 }] });
+    upstream.fake.setModelBehavior(PRIMARY, { reply: 'one two three four five', faults: [{ kind: 'cut_mid_stream', afterChunks: 2 }] });
     const { frames } = await chat(server.url, { message: 'cut' });
     expect(frames.map((f) => f.type)).not.toContain('result');
     expect(frames.at(-2)).toMatchObject({ type: 'error', recoverable: true });
@@ -85,7 +68,7 @@ describe('/api/chat through the gateway routing', () => {
 
   it('ends a stalled stream with the idle timer and keeps serving (S09 via chat)', async () => {
     await start();
-    fake.setModelBehavior(PRIMARY, { reply: 'one two three four', faults: [{ kind: 'stall_mid_stream', afterChunks: 2 }] });
+    upstream.fake.setModelBehavior(PRIMARY, { reply: 'one two three four', faults: [{ kind: 'stall_mid_stream', afterChunks: 2 }] });
     const { frames } = await chat(server.url, { message: 'stall' });
     expect(frames.at(-2)).toMatchObject({ type: 'error', error_type: 'idle_timeout' });
     // The stall was a one-off: the next turn on the same model is answered in full.
@@ -96,16 +79,16 @@ describe('/api/chat through the gateway routing', () => {
 
   it('honours retry-after on the primary and answers in full (S01 via chat)', async () => {
     await start();
-    fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 429, retryAfterSeconds: 2 }] });
+    upstream.fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 429, retryAfterSeconds: 2 }] });
     const { frames } = await chat(server.url, { message: 'patience' });
     expect(result(frames)).toMatchObject({ model: PRIMARY });
-    const [first, second] = fake.requestsFor(PRIMARY);
+    const [first, second] = upstream.fake.requestsFor(PRIMARY);
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(1800);
   });
 
   it('serves from the fallback while the primary is down, then returns to it after recovery (S15 via chat)', async () => {
     await start();
-    fake.setModelBehavior(PRIMARY, { then: { kind: 'status', status: 503 }, untilMs: 800 });
+    upstream.fake.setModelBehavior(PRIMARY, { then: { kind: 'status', status: 503 }, untilMs: 800 });
     const models: string[] = [];
     const deadline = Date.now() + 3000;
     while (Date.now() < deadline) {

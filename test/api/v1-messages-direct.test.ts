@@ -5,12 +5,9 @@
  * on to Fastify), and the two answers are compared.
  */
 import { Readable } from 'node:stream';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { describe, expect, it } from 'vitest';
+import { useFakeAnthropic } from '../support/fake-anthropic-suite.js';
 import { startRedisServer } from '../support/redis-server.js';
 import { fakeTarget, writeRoutingFile } from '../support/routing-file.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -19,25 +16,11 @@ const CLIENT_KEY = 'client-key-direct-0123456789';
 const MODEL = 'claude-sonnet-4-6';
 const ask = { model: MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'hello direct' }] };
 
-let fake: FakeAnthropic;
 let server: TestServer;
-let dir: string;
-
-beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  dir = mkdtempSync(join(tmpdir(), 'direct-'));
-});
-afterAll(async () => {
-  await fake.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-afterEach(async () => {
-  await server?.destroy();
-  fake.reset();
-});
+const upstream = useFakeAnthropic('direct-', () => server);
 
 async function start(env: Record<string, string> = {}) {
-  const routing = writeRoutingFile(dir, { routes: { '*': { targets: [fakeTarget(fake.url, 'default')] } } });
+  const routing = writeRoutingFile(upstream.dir, { routes: { '*': { targets: [fakeTarget(upstream.fake.url, 'default')] } } });
   server = await startTestServer({ env: { API_KEYS: `app:${CLIENT_KEY}`, CONFIG_FILE: routing, ...env } });
 }
 
@@ -108,7 +91,7 @@ describe('/v1/messages served ahead of Fastify', () => {
       expect(JSON.parse(direct.text), body).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
       expect(comparable(direct), body).toEqual(comparable(fastify));
     }
-    expect(fake.requests).toHaveLength(0);
+    expect(upstream.fake.requests).toHaveLength(0);
   });
 
   it('echoes a sane X-Request-ID and logs one http_request line per call with it', async () => {
@@ -146,7 +129,7 @@ describe('/v1/messages served ahead of Fastify', () => {
     expect(JSON.parse(direct.text)).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
     expect(Number(direct.headers['retry-after'])).toBeGreaterThan(0);
     expect(comparable(direct)).toEqual(comparable(fastify));
-    expect(fake.requests).toHaveLength(2);
+    expect(upstream.fake.requests).toHaveLength(2);
   });
 
   it('with the rate limit in Redis (a verdict that takes a round trip), still shares one budget between the paths', async () => {
@@ -178,7 +161,7 @@ describe('/v1/messages served ahead of Fastify', () => {
     expect(browser.status).toBe(200);
     expect(browser.headers['access-control-allow-origin']).toBe('https://app.example');
     expect(browser.headers['access-control-expose-headers']).toContain('x-request-id');
-    expect(fake.requests).toHaveLength(1);
+    expect(upstream.fake.requests).toHaveLength(1);
   });
 
   it('with authentication off, serves anonymous callers directly and limits them per address', async () => {
@@ -190,7 +173,7 @@ describe('/v1/messages served ahead of Fastify', () => {
 
   it('a client that goes away mid-answer cancels the upstream call and is recorded as 499', async () => {
     await start();
-    fake.setModelBehavior(MODEL, { then: { kind: 'no_response' } });
+    upstream.fake.setModelBehavior(MODEL, { then: { kind: 'no_response' } });
     const controller = new AbortController();
     const pending = request(`${server.url}/v1/messages`, {
       method: 'POST',
@@ -198,7 +181,7 @@ describe('/v1/messages served ahead of Fastify', () => {
       body: JSON.stringify(ask),
       signal: controller.signal,
     }).catch(() => undefined);
-    await expect.poll(() => fake.requests.length).toBe(1);
+    await expect.poll(() => upstream.fake.requests.length).toBe(1);
     controller.abort();
     await pending;
     await expect.poll(async () => (await prometheusText()).match(/http_server_request_duration_seconds_count\{[^}]*route="\/v1\/messages"[^}]*status_code="499"[^}]*\} 1/) !== null).toBe(true);

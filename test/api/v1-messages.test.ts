@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { describe, expect, it } from 'vitest';
+import { useFakeAnthropic } from '../support/fake-anthropic-suite.js';
 import { fakeTarget, writeRoutingFile } from '../support/routing-file.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -11,35 +8,21 @@ const CLIENT_KEY = 'client-key-0123456789';
 const PRIMARY = 'claude-sonnet-4-6';
 const FALLBACK = 'claude-haiku-4-5';
 
-let fake: FakeAnthropic;
 let server: TestServer;
-let dir: string;
-
-beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  dir = mkdtempSync(join(tmpdir(), 'gateway-'));
-});
-afterAll(async () => {
-  await fake.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-afterEach(async () => {
-  await server?.destroy();
-  fake.reset();
-});
+const upstream = useFakeAnthropic('gateway-', () => server);
 
 /** A route for PRIMARY with a fallback target on the same fake (another model), 2 retries. */
 function routingFile(): string {
-  return writeRoutingFile(dir, {
+  return writeRoutingFile(upstream.dir, {
     defaults: { retries: 2 },
     routes: {
       [PRIMARY]: {
         targets: [
-          fakeTarget(fake.url, 'primary', { apiKey: 'upstream-key-1' }),
-          fakeTarget(fake.url, 'fallback', { apiKey: 'upstream-key-2', model: FALLBACK }),
+          fakeTarget(upstream.fake.url, 'primary', { apiKey: 'upstream-key-1' }),
+          fakeTarget(upstream.fake.url, 'fallback', { apiKey: 'upstream-key-2', model: FALLBACK }),
         ],
       },
-      '*': { targets: [fakeTarget(fake.url, 'default', { apiKey: 'upstream-key-1' })] },
+      '*': { targets: [fakeTarget(upstream.fake.url, 'default', { apiKey: 'upstream-key-1' })] },
     },
   });
 }
@@ -51,7 +34,7 @@ async function start(extra: Record<string, string> = {}) {
   return new Anthropic({ apiKey: CLIENT_KEY, baseURL: server.url, maxRetries: 0, logLevel: 'off' });
 }
 
-const callsFor = (model: string) => fake.requestsFor(model);
+const callsFor = (model: string) => upstream.fake.requestsFor(model);
 const ask = { model: PRIMARY, max_tokens: 100, messages: [{ role: 'user' as const, content: 'hello gateway' }] };
 
 async function rawStream(body: unknown) {
@@ -101,7 +84,7 @@ describe('/v1/messages for Anthropic SDK clients', () => {
 describe('/v1/messages failover', () => {
   it('retries a 500 on the same model and answers in full (S03)', async () => {
     const client = await start();
-    fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 500 }] });
+    upstream.fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 500 }] });
     const { data, response } = await client.messages.create(ask).withResponse();
     expect(data.content[0]).toMatchObject({ text: 'Echo: hello gateway' });
     expect(callsFor(PRIMARY)).toHaveLength(2);
@@ -110,7 +93,7 @@ describe('/v1/messages failover', () => {
 
   it('fails over to the fallback model when the primary keeps answering 503, naming it (S16)', async () => {
     const client = await start();
-    fake.setModelBehavior(PRIMARY, { then: { kind: 'status', status: 503 } });
+    upstream.fake.setModelBehavior(PRIMARY, { then: { kind: 'status', status: 503 } });
     const { data, response } = await client.messages.create(ask).withResponse();
     expect(data.model).toBe(FALLBACK);
     expect(data.usage.output_tokens).toBeGreaterThan(0);
@@ -121,7 +104,7 @@ describe('/v1/messages failover', () => {
 
   it('makes exactly one attempt on a client error and passes the reason through (S12/S13)', async () => {
     const client = await start();
-    fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 400, message: 'Output blocked by content filtering policy' }] });
+    upstream.fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'status', status: 400, message: 'Output blocked by content filtering policy' }] });
     await expect(client.messages.create(ask)).rejects.toMatchObject({ status: 400, message: expect.stringContaining('content filtering') });
     expect(callsFor(PRIMARY)).toHaveLength(1);
     expect(callsFor(FALLBACK)).toHaveLength(0);
@@ -129,13 +112,13 @@ describe('/v1/messages failover', () => {
 
   it('restarts a stream cut before any content invisibly, and ends one cut after content with event: error (S08)', async () => {
     await start();
-    fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'cut_mid_stream', afterChunks: 0 }] });
+    upstream.fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'cut_mid_stream', afterChunks: 0 }] });
     const invisible = await rawStream(ask);
     expect(invisible.text).toContain('event: message_stop');
     expect(invisible.text).not.toContain('event: error');
     expect(callsFor(PRIMARY)).toHaveLength(2);
 
-    fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'cut_mid_stream', afterChunks: 1 }] });
+    upstream.fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'cut_mid_stream', afterChunks: 1 }] });
     const cut = await rawStream(ask);
     expect(cut.res.status).toBe(200);
     expect(cut.text).toContain('event: content_block_delta');
@@ -145,7 +128,7 @@ describe('/v1/messages failover', () => {
 
   it('never passes off a stream that ends without message_stop as complete (S11)', async () => {
     await start();
-    fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'no_message_stop', afterChunks: 2 }] });
+    upstream.fake.setModelBehavior(PRIMARY, { faults: [{ kind: 'no_message_stop', afterChunks: 2 }] });
     const { text } = await rawStream(ask);
     expect(text).not.toContain('event: message_stop');
     expect(text.trimEnd().split('\n\n').at(-1)).toMatch(/^event: error/);
