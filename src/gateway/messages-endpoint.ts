@@ -35,18 +35,20 @@ export function passthroughHeaders(headers: IncomingHttpHeaders): Record<string,
   return out;
 }
 
-function withGatewayHeaders(head: ResponseHead, outcome: Extract<GatewayOutcome, { kind: 'json' | 'stream' }>, model: string): ResponseHead {
-  head.push('x-gateway-attempts', String(outcome.attempts), 'x-gateway-target', outcome.target.name);
-  if (outcome.fallback) head.push('x-gateway-fallback-model', outcome.target.model ?? model);
-  return head;
+/** `head` and the gateway's headers (a new list), then `more`. */
+function withGatewayHeaders(head: ResponseHead, outcome: Extract<GatewayOutcome, { kind: 'json' | 'stream' }>, model: string, ...more: string[]): ResponseHead {
+  const all = head.concat('x-gateway-attempts', String(outcome.attempts), 'x-gateway-target', outcome.target.name);
+  if (outcome.fallback) all.push('x-gateway-fallback-model', outcome.target.model ?? model);
+  for (const value of more) all.push(value);
+  return all;
 }
 
 /** Anthropic's error body (as Fastify would serialise it), so SDK clients raise their usual typed errors. */
 export function writeAnthropicError(res: ServerResponse, head: ResponseHead, status: number, type: string, message: string, requestId: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(anthropicErrorBody(anthropicErrorType(type), message, requestId));
-  for (const name of Object.keys(headers)) head.push(name, headers[name] as string);
-  head.push('content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)));
-  res.writeHead(status, head);
+  // A new list: `head` stays as it was, should this answer fail and another be written instead.
+  const all = head.concat(Object.entries(headers).flat(), 'content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)));
+  res.writeHead(status, all);
   res.end(body);
 }
 
@@ -54,8 +56,7 @@ export function writeAnthropicError(res: ServerResponse, head: ResponseHead, sta
 function writeFailure(res: ServerResponse, head: ResponseHead, requestId: string, outcome: Extract<GatewayOutcome, { kind: 'error' }>): void {
   const attempts = String(outcome.attempts);
   if (outcome.upstreamStatus !== undefined && outcome.upstreamBody && outcome.upstreamBody.length > 0) {
-    head.push('x-gateway-attempts', attempts, 'content-type', 'application/json', 'content-length', String(outcome.upstreamBody.length));
-    res.writeHead(outcome.upstreamStatus, head);
+    res.writeHead(outcome.upstreamStatus, head.concat('x-gateway-attempts', attempts, 'content-type', 'application/json', 'content-length', String(outcome.upstreamBody.length)));
     res.end(outcome.upstreamBody);
     return;
   }
@@ -84,11 +85,11 @@ export async function serveMessages(gateway: MessagesGateway, call: MessagesCall
     return;
   }
   if (outcome.kind === 'json') {
-    res.writeHead(200, withGatewayHeaders(head, outcome, body.model).concat('content-type', 'application/json', 'content-length', String(outcome.body.length)));
+    res.writeHead(200, withGatewayHeaders(head, outcome, body.model, 'content-type', 'application/json', 'content-length', String(outcome.body.length)));
     res.end(outcome.body);
     return;
   }
-  res.writeHead(200, withGatewayHeaders(head, outcome, body.model).concat('content-type', 'text/event-stream; charset=utf-8', 'cache-control', 'no-cache'));
+  res.writeHead(200, withGatewayHeaders(head, outcome, body.model, 'content-type', 'text/event-stream; charset=utf-8', 'cache-control', 'no-cache'));
   await gateway.forward(outcome.primed, res);
   if (!res.destroyed && !res.writableEnded) res.end();
 }

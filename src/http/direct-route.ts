@@ -71,7 +71,6 @@ export interface DirectRouteDeps {
   parseJson: (text: string) => unknown;
 }
 
-
 function isJsonContentType(type: string | undefined): boolean {
   if (type === undefined) return false;
   const semicolon = type.indexOf(';');
