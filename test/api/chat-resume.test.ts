@@ -1,19 +1,19 @@
 /**
  * Issue 9: resumable streams, idempotent sends and one writer per session, through the real HTTP API
- * against the Anthropic fake.
+ * against the Anthropic upstream.fake.
  */
 import net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { describe, expect, it } from 'vitest';
+import { useFakeAnthropic } from '../support/fake-anthropic-suite.js';
 import { collectFrames, postChat, readFrames, textOf, type ChatFrame } from '../support/sse-client.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
-let fake: FakeAnthropic;
 let server: TestServer;
+const upstream = useFakeAnthropic(() => server);
 
 const env = (extra: Record<string, string> = {}) => ({
   ANTHROPIC_API_KEY: 'sk-test-key',
-  ANTHROPIC_BASE_URL: fake.url,
+  ANTHROPIC_BASE_URL: upstream.fake.url,
   RETRY_MAX_RETRIES: '0',
   CHAT_FALLBACKS: 'none',
   ...extra,
@@ -21,19 +21,9 @@ const env = (extra: Record<string, string> = {}) => ({
 
 const REPLY = Array.from({ length: 24 }, (_, i) => `word${i}`).join(' ');
 
-beforeAll(async () => {
-  fake = await startFakeAnthropic();
-});
-afterAll(async () => {
-  await fake.close();
-});
-afterEach(async () => {
-  await server?.destroy();
-  fake.reset();
-});
 
 function upstreamCalls(): number {
-  return fake.requests.filter((r) => r.path === '/v1/messages').length;
+  return upstream.fake.requests.filter((r) => r.path === '/v1/messages').length;
 }
 
 async function newSession(base = server.url, headers: Record<string, string> = {}): Promise<string> {
@@ -80,8 +70,8 @@ function expectContiguous(frames: ChatFrame[], from: number): void {
 describe('resuming a stream with Last-Event-ID', () => {
   it('after a disconnect at frame 5, the resumed stream carries exactly the remaining frames and the history equals an uninterrupted run', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply(REPLY);
-    fake.setChunkDelayMs(15);
+    upstream.fake.setReply(REPLY);
+    upstream.fake.setChunkDelayMs(15);
 
     // The reference: the same message answered without interruption.
     const reference = await newSession();
@@ -115,7 +105,7 @@ describe('resuming a stream with Last-Event-ID', () => {
 
   it('without Last-Event-ID, the stream route replays the latest answer from its first frame; a finished one can be replayed again', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply('short answer here');
+    upstream.fake.setReply('short answer here');
     const sessionId = await newSession();
     const original = await collectFrames(await postChat(server.url, { session_id: sessionId, message: 'hi' }));
     for (let i = 0; i < 2; i++) {
@@ -131,7 +121,7 @@ describe('resuming a stream with Last-Event-ID', () => {
 
   it('refuses bad resumes with clear errors: malformed id (400), another session (404), nothing to resume (404), expired (410)', async () => {
     server = await startTestServer({ env: env({ STREAM_RETENTION_SECONDS: '0.2' }) });
-    fake.setReply('soon expired');
+    upstream.fake.setReply('soon expired');
     const idle = await newSession();
     const idleRes = await resume(idle);
     expect(idleRes.status).toBe(404);
@@ -160,8 +150,8 @@ describe('resuming a stream with Last-Event-ID', () => {
 describe('Idempotency-Key', () => {
   it('the same key sent twice concurrently makes one upstream request and both clients receive the same answer', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply(REPLY);
-    fake.setChunkDelayMs(5);
+    upstream.fake.setReply(REPLY);
+    upstream.fake.setChunkDelayMs(5);
     const sessionId = await newSession();
     const body = { session_id: sessionId, message: 'once please' };
     const [a, b] = await Promise.all([chatWithKey(body, 'key-123'), chatWithKey(body, 'key-123')]);
@@ -176,7 +166,7 @@ describe('Idempotency-Key', () => {
 
   it('a repeat long after the stream log expired replays the stored answer instead of asking Claude again', async () => {
     server = await startTestServer({ env: env({ STREAM_RETENTION_SECONDS: '0.1' }) });
-    fake.setReply('the stored answer');
+    upstream.fake.setReply('the stored answer');
     const body = { message: 'no session yet' };
     const first = await collectFrames(await chatWithKey(body, 'later'));
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -192,7 +182,7 @@ describe('Idempotency-Key', () => {
 
   it('the same key with a different body is a 422, and a malformed key a 400; nothing is stored or sent upstream', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply('ok');
+    upstream.fake.setReply('ok');
     const sessionId = await newSession();
     await collectFrames(await chatWithKey({ session_id: sessionId, message: 'first' }, 'k-1'));
     const reused = await chatWithKey({ session_id: sessionId, message: 'second' }, 'k-1');
@@ -207,8 +197,8 @@ describe('Idempotency-Key', () => {
 
   it('a request refused before its turn started (busy session) does not burn its key', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply(REPLY);
-    fake.setChunkDelayMs(20);
+    upstream.fake.setReply(REPLY);
+    upstream.fake.setChunkDelayMs(20);
     const sessionId = await newSession();
     const running = await postChat(server.url, { session_id: sessionId, message: 'long one' });
     const refused = await chatWithKey({ session_id: sessionId, message: 'next' }, 'retry-me');
@@ -256,13 +246,13 @@ describe('Idempotency-Key', () => {
 describe('STREAM_ON_DISCONNECT=abort', () => {
   it('stops the answer only when the last client reading it has gone', async () => {
     server = await startTestServer({ env: env({ STREAM_ON_DISCONNECT: 'abort' }) });
-    fake.setReply(REPLY);
-    fake.setChunkDelayMs(30);
+    upstream.fake.setReply(REPLY);
+    upstream.fake.setChunkDelayMs(30);
     const body = { message: 'two readers' };
     const first = new AbortController();
     const second = new AbortController();
     const one = await chatWithKey(body, 'two-readers', {}, server.url);
-    await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages'));
+    await upstream.fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages'));
     const two = await fetch(`${server.url}/api/chat`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': 'two-readers' },
@@ -272,9 +262,9 @@ describe('STREAM_ON_DISCONNECT=abort', () => {
     const firstFrames = await readThenDisconnect(one, 3, first);
     // One reader left: the answer goes on.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(fake.requests.find((r) => r.path === '/v1/messages')).toMatchObject({ clientClosed: false });
+    expect(upstream.fake.requests.find((r) => r.path === '/v1/messages')).toMatchObject({ clientClosed: false });
     await readThenDisconnect(two, 3, second);
-    await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages' && r.clientClosed));
+    await upstream.fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages' && r.clientClosed));
     const sessionId = firstFrames[0]!.session_id;
     await expect.poll(async () => (await storedTurns(sessionId))[1]?.error).toBe('client_disconnected');
     expect(server.logs.filter((l) => l.event === 'client_disconnected').map((l) => l.generation)).toEqual(['continues', 'aborted']);
@@ -284,7 +274,7 @@ describe('STREAM_ON_DISCONNECT=abort', () => {
 describe('clearing a session', () => {
   it('its earlier answers are not served again: resume and a repeated key get 410', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply('secret answer before clear');
+    upstream.fake.setReply('secret answer before clear');
     const body = { message: 'remember this' };
     const frames = await collectFrames(await chatWithKey(body, 'before-clear'));
     const sessionId = frames[0]!.session_id;
@@ -302,8 +292,8 @@ describe('clearing a session', () => {
 describe('one writer per session', () => {
   it('two concurrent chats on one session: one is served, the other gets 409 and is not stored', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply(REPLY);
-    fake.setChunkDelayMs(5);
+    upstream.fake.setReply(REPLY);
+    upstream.fake.setChunkDelayMs(5);
     const sessionId = await newSession();
     const responses = await Promise.all([
       postChat(server.url, { session_id: sessionId, message: 'one' }),
@@ -323,8 +313,8 @@ describe('slow clients', () => {
     server = await startTestServer({ env: env({ STREAM_CLIENT_MAX_BACKLOG_BYTES: '65536', STREAM_CLIENT_STALL_MS: '0' }) });
     const big = 'x'.repeat(7_999) + ' ';
     const reply = big.repeat(2_000).trimEnd(); // 16 MB, far past the socket buffers
-    fake.setReply(reply);
-    fake.setChunking({ chunkSize: 8_000 });
+    upstream.fake.setReply(reply);
+    upstream.fake.setChunking({ chunkSize: 8_000 });
     const sessionId = await newSession();
     const { port } = new URL(server.url);
     const socket = net.connect(Number(port), '127.0.0.1');
@@ -334,8 +324,8 @@ describe('slow clients', () => {
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.on('error', () => undefined);
 
-    await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages' && r.completed), 20_000);
-    expect(fake.requests.find((r) => r.path === '/v1/messages')).toMatchObject({ clientClosed: false, completed: true });
+    await upstream.fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages' && r.completed), 20_000);
+    expect(upstream.fake.requests.find((r) => r.path === '/v1/messages')).toMatchObject({ clientClosed: false, completed: true });
     await expect.poll(async () => (await storedTurns(sessionId))[1]?.status, { timeout: 10_000 }).toBe('complete');
     expect((await storedTurns(sessionId))[1]?.content).toBe(reply);
     await expect.poll(() => server.logs.some((l) => l.event === 'stream_client_cut_off' && l.reason === 'slow_client'), { timeout: 10_000 }).toBe(true);

@@ -8,7 +8,7 @@ const PRIMARY = 'claude-sonnet-4-6';
 const FALLBACK = 'claude-haiku-4-5';
 
 let server: TestServer;
-const upstream = useFakeAnthropic('chat-routing-', () => server);
+const upstream = useFakeAnthropic(() => server, 'chat-routing-');
 
 async function start(): Promise<void> {
   const file = writeRoutingFile(upstream.dir, {

@@ -1,13 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic, type MessagesRequestBody } from '../support/fake-anthropic.js';
+import { describe, expect, it } from 'vitest';
+import type { MessagesRequestBody } from '../support/fake-anthropic.js';
+import { useFakeAnthropic } from '../support/fake-anthropic-suite.js';
 import { chat, collectFrames, postChat, readFrames, textOf, type ChatFrame } from '../support/sse-client.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
-let fake: FakeAnthropic;
 let server: TestServer;
+const anthropic = useFakeAnthropic(() => server);
 
 // Retries and fallbacks are off here: these tests look at single upstream outcomes.
-const env = () => ({ ANTHROPIC_API_KEY: 'sk-test-key', ANTHROPIC_BASE_URL: fake.url, CLAUDE_MODEL: 'claude-sonnet-4-6', RETRY_MAX_RETRIES: '0', CHAT_FALLBACKS: 'none' });
+const env = () => ({ ANTHROPIC_API_KEY: 'sk-test-key', ANTHROPIC_BASE_URL: anthropic.fake.url, CLAUDE_MODEL: 'claude-sonnet-4-6', RETRY_MAX_RETRIES: '0', CHAT_FALLBACKS: 'none' });
 
 async function history(sessionId: string, base = server.url) {
   const res = await fetch(`${base}/api/session-history/${sessionId}`);
@@ -41,16 +42,6 @@ async function drain(iterator: AsyncGenerator<ChatFrame>, seen: ChatFrame[]) {
   }
 }
 
-beforeAll(async () => {
-  fake = await startFakeAnthropic();
-});
-afterAll(async () => {
-  await fake.close();
-});
-afterEach(async () => {
-  await server?.destroy();
-  fake.reset();
-});
 
 describe('chat against the Anthropic fake', () => {
   it('sends the whole history in order with the session settings, and stores the reply', async () => {
@@ -67,7 +58,7 @@ describe('chat against the Anthropic fake', () => {
     expect(textOf(first.frames)).toBe('Echo: first question');
     await chat(server.url, { message: 'second question', session_id });
 
-    const upstream = fake.requests.filter((r) => r.path === '/v1/messages');
+    const upstream = anthropic.fake.requests.filter((r) => r.path === '/v1/messages');
     expect(upstream).toHaveLength(2);
     const body = upstream[1]?.body as MessagesRequestBody;
     expect(body.messages).toEqual([
@@ -117,7 +108,7 @@ describe('chat against the Anthropic fake', () => {
         ['assistant', 'Echo: remember me'],
       ]);
       await chat(restarted.url, { message: 'and now?', session_id: sessionId });
-      const last = fake.requests[fake.requests.length - 1]?.body as MessagesRequestBody;
+      const last = anthropic.fake.requests[anthropic.fake.requests.length - 1]?.body as MessagesRequestBody;
       expect(last.messages.map((m) => m.content)).toEqual(['remember me', 'Echo: remember me', 'and now?']);
     } finally {
       await restarted.stop();
@@ -126,7 +117,7 @@ describe('chat against the Anthropic fake', () => {
 
   it('ends an upstream 400 with an error frame then done, and stores the answer as not complete', async () => {
     server = await startTestServer({ env: env() });
-    fake.enqueueFault({ kind: 'status', status: 400, message: 'max_tokens: too large' });
+    anthropic.fake.enqueueFault({ kind: 'status', status: 400, message: 'max_tokens: too large' });
     const { response, frames } = await chat(server.url, { message: 'bad request please' });
     expect(response.status).toBe(200);
     expect(types(frames)).toEqual(['processing', 'error', 'done']);
@@ -147,7 +138,7 @@ describe('chat against the Anthropic fake', () => {
     [{ kind: 'reset_before_headers' } as const, 'connection_error', true],
   ])('classifies %o before any output as %s (recoverable %s)', async (fault, errorType, recoverable) => {
     server = await startTestServer({ env: env() });
-    fake.enqueueFault(fault);
+    anthropic.fake.enqueueFault(fault);
     const { frames } = await chat(server.url, { message: 'will fail' });
     expect(types(frames)).toEqual(['processing', 'error', 'done']);
     expect(frames[1]).toMatchObject({ error_type: errorType, recoverable });
@@ -159,8 +150,8 @@ describe('chat against the Anthropic fake', () => {
     [{ kind: 'malformed_event', afterChunks: 2 } as const, 'malformed_event'],
   ])('never passes off a broken stream (%o) as finished', async (fault, errorType) => {
     server = await startTestServer({ env: env() });
-    fake.setReply('one two three four five six seven');
-    fake.enqueueFault(fault);
+    anthropic.fake.setReply('one two three four five six seven');
+    anthropic.fake.enqueueFault(fault);
     const { frames } = await chat(server.url, { message: 'break midway' });
     expect(types(frames).slice(-2)).toEqual(['error', 'done']);
     expect(types(frames)).not.toContain('result');
@@ -172,8 +163,8 @@ describe('chat against the Anthropic fake', () => {
 
   it('interrupt aborts the upstream call, ends the stream with a terminal frame and done, stores the partial reply as incomplete', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply('alpha beta gamma delta epsilon zeta eta theta iota kappa');
-    fake.setChunkDelayMs(40);
+    anthropic.fake.setReply('alpha beta gamma delta epsilon zeta eta theta iota kappa');
+    anthropic.fake.setChunkDelayMs(40);
     const { iterator, seen } = await chatUntilFirstChunk({ message: 'long answer please' });
     const sessionId = seen[0]?.session_id as string;
 
@@ -188,7 +179,7 @@ describe('chat against the Anthropic fake', () => {
     expect(types(frames).slice(-2)).toEqual(['error', 'done']);
     expect(frames.at(-2)).toMatchObject({ error_type: 'interrupted', recoverable: true });
     expect(frames.filter((f) => f.type === 'done')).toHaveLength(1);
-    await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages' && r.clientClosed));
+    await anthropic.fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages' && r.clientClosed));
     const stored = await history(sessionId);
     const assistant = stored.messages[1];
     expect(assistant?.status).toBe('incomplete');
@@ -205,14 +196,14 @@ describe('chat against the Anthropic fake', () => {
 
   it('with STREAM_ON_DISCONNECT=abort, a client that disconnects mid-stream aborts the upstream call and leaves an incomplete message', async () => {
     server = await startTestServer({ env: { ...env(), STREAM_ON_DISCONNECT: 'abort' } });
-    fake.setReply('one two three four five six seven eight nine ten');
-    fake.setChunkDelayMs(40);
+    anthropic.fake.setReply('one two three four five six seven eight nine ten');
+    anthropic.fake.setChunkDelayMs(40);
     const controller = new AbortController();
     const { seen } = await chatUntilFirstChunk({ message: 'going away' }, controller.signal);
     const sessionId = seen[0]?.session_id as string;
     controller.abort();
 
-    await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages' && r.clientClosed));
+    await anthropic.fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages' && r.clientClosed));
     await expect.poll(async () => (await history(sessionId)).messages.length).toBe(2);
     const stored = await history(sessionId);
     expect(stored.messages[1]).toMatchObject({ role: 'assistant', status: 'incomplete', error: 'client_disconnected' });
@@ -223,8 +214,8 @@ describe('chat against the Anthropic fake', () => {
   it('by default, a client that disconnects mid-stream does not stop the answer: it completes into history', async () => {
     server = await startTestServer({ env: env() });
     const reply = 'one two three four five six seven eight nine ten';
-    fake.setReply(reply);
-    fake.setChunkDelayMs(20);
+    anthropic.fake.setReply(reply);
+    anthropic.fake.setChunkDelayMs(20);
     const controller = new AbortController();
     const { seen } = await chatUntilFirstChunk({ message: 'going away' }, controller.signal);
     const sessionId = seen[0]?.session_id as string;
@@ -232,7 +223,7 @@ describe('chat against the Anthropic fake', () => {
 
     await expect.poll(async () => (await history(sessionId)).messages[1]?.status).toBe('complete');
     expect((await history(sessionId)).messages[1]).toMatchObject({ role: 'assistant', content: reply, error: null });
-    const upstream = fake.requests.filter((r) => r.path === '/v1/messages');
+    const upstream = anthropic.fake.requests.filter((r) => r.path === '/v1/messages');
     expect(upstream).toHaveLength(1);
     expect(upstream[0]).toMatchObject({ clientClosed: false, completed: true });
     expect(server.logs.some((l) => l.event === 'client_disconnected' && l.generation === 'continues')).toBe(true);
@@ -240,8 +231,8 @@ describe('chat against the Anthropic fake', () => {
 
   it('refuses a second message to a session that is still answering with 409', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply('slow slow slow slow slow slow');
-    fake.setChunkDelayMs(30);
+    anthropic.fake.setReply('slow slow slow slow slow slow');
+    anthropic.fake.setChunkDelayMs(30);
     const { iterator, seen } = await chatUntilFirstChunk({ message: 'first' });
     const sessionId = seen[0]?.session_id as string;
     const second = await postChat(server.url, { message: 'second', session_id: sessionId });
@@ -254,8 +245,8 @@ describe('chat against the Anthropic fake', () => {
 
   it('clearing a session mid-reply interrupts the reply first: session_cleared then done, and the history ends up empty', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply('a b c d e f g h i j k l');
-    fake.setChunkDelayMs(30);
+    anthropic.fake.setReply('a b c d e f g h i j k l');
+    anthropic.fake.setChunkDelayMs(30);
     const { iterator, seen } = await chatUntilFirstChunk({ message: 'clear me' });
     const sessionId = seen[0]?.session_id as string;
     const cleared = await fetch(`${server.url}/api/clear`, {
@@ -269,7 +260,7 @@ describe('chat against the Anthropic fake', () => {
     const frames = await drain(iterator, seen);
     expect(types(frames).slice(-2)).toEqual(['error', 'done']);
     expect(frames.at(-2)).toMatchObject({ error_type: 'session_cleared', recoverable: false });
-    await fake.waitFor((f) => f.requests.some((r) => r.clientClosed));
+    await anthropic.fake.waitFor((f) => f.requests.some((r) => r.clientClosed));
     expect((await history(sessionId)).messages).toEqual([]);
     // The session is free for the next message at once.
     const next = await chat(server.url, { message: 'again', session_id: sessionId });
@@ -278,8 +269,8 @@ describe('chat against the Anthropic fake', () => {
 
   it('changing the config mid-reply interrupts the reply first (session_reconfigured, stored incomplete), then applies', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply('a b c d e f g h i j k l');
-    fake.setChunkDelayMs(30);
+    anthropic.fake.setReply('a b c d e f g h i j k l');
+    anthropic.fake.setChunkDelayMs(30);
     const { iterator, seen } = await chatUntilFirstChunk({ message: 'reconfigure me' });
     const sessionId = seen[0]?.session_id as string;
     const updated = await fetch(`${server.url}/api/session/${sessionId}/config`, {
@@ -297,22 +288,22 @@ describe('chat against the Anthropic fake', () => {
 
   it('deleting a session mid-reply ends its stream with session_deleted then done', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply('a b c d e f g h i j k l');
-    fake.setChunkDelayMs(30);
+    anthropic.fake.setReply('a b c d e f g h i j k l');
+    anthropic.fake.setChunkDelayMs(30);
     const { iterator, seen } = await chatUntilFirstChunk({ message: 'delete me' });
     const sessionId = seen[0]?.session_id as string;
     expect((await fetch(`${server.url}/api/session/${sessionId}`, { method: 'DELETE' })).status).toBe(200);
     const frames = await drain(iterator, seen);
     expect(types(frames).slice(-2)).toEqual(['error', 'done']);
     expect(frames.at(-2)).toMatchObject({ error_type: 'session_deleted', recoverable: false });
-    await fake.waitFor((f) => f.requests.some((r) => r.clientClosed));
+    await anthropic.fake.waitFor((f) => f.requests.some((r) => r.clientClosed));
     expect((await fetch(`${server.url}/api/session-history/${sessionId}`)).status).toBe(404);
     expect(server.app.store.listMessages(sessionId, { limit: 10 })).toEqual([]);
   });
 
   it('streams tool use as tool_use frames and stores it with the message', async () => {
     server = await startTestServer({ env: env() });
-    fake.setToolUse({ name: 'get_weather', input: { city: 'Paris' }, id: 'toolu_1' });
+    anthropic.fake.setToolUse({ name: 'get_weather', input: { city: 'Paris' }, id: 'toolu_1' });
     const { frames } = await chat(server.url, { message: 'weather?' });
     const toolUse = frames.find((f) => f.type === 'tool_use');
     expect(toolUse).toMatchObject({ tool_use_id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } });

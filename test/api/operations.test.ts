@@ -1,13 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { describe, expect, it } from 'vitest';
+import { useFakeAnthropic } from '../support/fake-anthropic-suite.js';
 import { chat, postChat, readFrames } from '../support/sse-client.js';
 import { PUBLISHED_METRICS } from '../support/metric-catalogue.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
-let fake: FakeAnthropic;
 let server: TestServer;
+const upstream = useFakeAnthropic(() => server);
 
-const env = () => ({ ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: fake.url, RETRY_MAX_RETRIES: '0', CHAT_FALLBACKS: 'none' });
+const env = () => ({ ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: upstream.fake.url, RETRY_MAX_RETRIES: '0', CHAT_FALLBACKS: 'none' });
 
 interface MetricsJson {
   requests_total: number;
@@ -29,16 +29,6 @@ const detailed = async () => {
   return { status: res.status, body: (await res.json()) as Record<string, unknown> & { status: string } };
 };
 
-beforeAll(async () => {
-  fake = await startFakeAnthropic();
-});
-afterAll(async () => {
-  await fake.close();
-});
-afterEach(async () => {
-  await server?.destroy();
-  fake.reset();
-});
 
 describe('/health/detailed on the real application', () => {
   it('has the seed fields with the right types', async () => {
@@ -67,10 +57,10 @@ describe('/health/detailed on the real application', () => {
 
   it('stays fast while the upstream hangs, and health checks never send a message request', async () => {
     server = await startTestServer({ env: env() });
-    fake.setDefaultFault({ kind: 'no_response' });
+    upstream.fake.setDefaultFault({ kind: 'no_response' });
     const controller = new AbortController();
     const hanging = postChat(server.url, { message: 'hang' }, controller.signal).catch(() => undefined);
-    await fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages'));
+    await upstream.fake.waitFor((f) => f.requests.some((r) => r.path === '/v1/messages'));
     const timings: number[] = [];
     for (let i = 0; i < 3; i++) {
       const started = performance.now();
@@ -80,8 +70,8 @@ describe('/health/detailed on the real application', () => {
     expect(Math.min(...timings)).toBeLessThan(100);
     await server.app.operations.checks.runAll();
     // The only message request is the chat's own; the Claude check lists models.
-    expect(fake.requests.filter((r) => r.path === '/v1/messages')).toHaveLength(1);
-    expect(fake.requests.some((r) => r.path === '/v1/models')).toBe(true);
+    expect(upstream.fake.requests.filter((r) => r.path === '/v1/messages')).toHaveLength(1);
+    expect(upstream.fake.requests.some((r) => r.path === '/v1/models')).toBe(true);
     controller.abort();
     await hanging;
   });
@@ -119,7 +109,7 @@ describe('/metrics on the real application', () => {
   it('counts a failed chat in errors_total and error_rate', async () => {
     server = await startTestServer({ env: env() });
     const before = await metricsJson();
-    fake.enqueueFault({ kind: 'status', status: 500 });
+    upstream.fake.enqueueFault({ kind: 'status', status: 500 });
     await chat(server.url, { message: 'fail' });
     const after = await metricsJson();
     expect(after.errors_total).toBe(before.errors_total + 1);
@@ -129,8 +119,8 @@ describe('/metrics on the real application', () => {
 
   it('counts an open stream as in progress until it ends', async () => {
     server = await startTestServer({ env: env() });
-    fake.setReply('a b c d e f g h');
-    fake.setChunkDelayMs(40);
+    upstream.fake.setReply('a b c d e f g h');
+    upstream.fake.setChunkDelayMs(40);
     const response = await postChat(server.url, { message: 'slow' });
     const frames = readFrames(response);
     await frames.next();

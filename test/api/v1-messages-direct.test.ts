@@ -17,7 +17,7 @@ const MODEL = 'claude-sonnet-4-6';
 const ask = { model: MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'hello direct' }] };
 
 let server: TestServer;
-const upstream = useFakeAnthropic('direct-', () => server);
+const upstream = useFakeAnthropic(() => server, 'direct-');
 
 async function start(env: Record<string, string> = {}) {
   const routing = writeRoutingFile(upstream.dir, { routes: { '*': { targets: [fakeTarget(upstream.fake.url, 'default')] } } });

@@ -9,7 +9,7 @@ const PRIMARY = 'claude-sonnet-4-6';
 const FALLBACK = 'claude-haiku-4-5';
 
 let server: TestServer;
-const upstream = useFakeAnthropic('gateway-', () => server);
+const upstream = useFakeAnthropic(() => server, 'gateway-');
 
 /** A route for PRIMARY with a fallback target on the same fake (another model), 2 retries. */
 function routingFile(): string {

@@ -8,20 +8,20 @@ import type { TestServer } from './test-server.js';
 export interface FakeAnthropicSuite {
   /** The fake Messages API, started once for the file and reset after each test. */
   readonly fake: FakeAnthropic;
-  /** A temporary directory for the file's routing files, removed at the end. */
+  /** A temporary directory for the file's routing files (made on first use), removed at the end. */
   readonly dir: string;
 }
 
 /**
- * The set-up the gateway test files share: one fake Anthropic API and one temporary directory per
- * file; after each test the server the test started (`currentServer()`) is destroyed and the fake reset.
+ * The set-up the API test files share: one fake Anthropic API per file (and a temporary directory when
+ * asked for); after each test the server the test started (`currentServer()`) is destroyed and the
+ * fake reset.
  */
-export function useFakeAnthropic(prefix: string, currentServer: () => TestServer | undefined): FakeAnthropicSuite {
+export function useFakeAnthropic(currentServer: () => TestServer | undefined, dirPrefix = 'fake-anthropic-'): FakeAnthropicSuite {
   let fake: FakeAnthropic | undefined;
   let dir: string | undefined;
   beforeAll(async () => {
     fake = await startFakeAnthropic();
-    dir = mkdtempSync(join(tmpdir(), prefix));
   });
   afterAll(async () => {
     await fake?.close();
@@ -37,7 +37,7 @@ export function useFakeAnthropic(prefix: string, currentServer: () => TestServer
       return fake;
     },
     get dir() {
-      if (!dir) throw new Error('the directory is made in beforeAll');
+      dir ??= mkdtempSync(join(tmpdir(), dirPrefix));
       return dir;
     },
   };
