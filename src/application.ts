@@ -67,13 +67,15 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
   const metrics = new Metrics();
   // With a routing file, chat sessions go through the same gateway routing as /v1/messages.
   let gateway: MessagesGateway | null = null;
+  /** What chat turns call, unguarded: the health check probes this, not a client chat never uses. */
+  let chatUpstream: Provider = rawProvider;
   const resilience = wireResilience(config, rawProvider, logger, metrics, (registry) => {
     gateway = config.routing
       ? new MessagesGateway(config.routing, registry, { timers: config.timeouts, delaysMs: config.retry.delaysMs, maxRetryAfterMs: config.retry.maxRetryAfterMs }, logger)
       : null;
-    return config.routingFile && gateway && !overrides.provider
-      ? { provider: new GatewayProvider(gateway), retriesInside: true }
-      : { provider: rawProvider, retriesInside: false };
+    if (!config.routingFile || !gateway || overrides.provider) return { provider: rawProvider, retriesInside: false };
+    chatUpstream = new GatewayProvider(gateway);
+    return { provider: chatUpstream, retriesInside: true };
   });
   if (!config.auth.keys.configured || config.auth.disabled) {
     logger.warn({ event: LogEvent.authDisabled, host: config.host }, 'no API keys: anyone who can reach this address can use every route');
@@ -132,7 +134,7 @@ export async function createApplication(config: AppConfig, logger: Logger, overr
   const operations = wireOperations({
     config,
     logger,
-    provider: rawProvider,
+    provider: chatUpstream,
     store,
     cache: fallbacks.cache,
     breakers: resilience.registry,
