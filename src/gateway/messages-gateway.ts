@@ -10,10 +10,11 @@ import { anthropicErrorEvent } from './anthropic-errors.js';
 import { Cancellation, type CancelSignal } from './cancellation.js';
 import { abortableSleep } from '../providers/abortable-sleep.js';
 import type { RoutingConfig, Target } from './routing/routing-config.js';
-import { AnthropicUpstream, type BufferedResponse, type UpstreamResponse } from './upstream/anthropic-upstream.js';
-import { isJsonText } from './upstream/json-check.js';
-import { SseScanner, type ScannedEvent } from './upstream/sse-scanner.js';
-import { write, writeAll } from './response-writes.js';
+import { AnthropicUpstream, type BufferedResponse, type StreamingResponse } from './upstream/anthropic-upstream.js';
+import { BatchQueue } from './upstream/batch-queue.js';
+import { EventFeed } from './upstream/event-feed.js';
+import type { ScannedEvent } from './upstream/sse-scanner.js';
+import { joinBytes } from './joined-bytes.js';
 
 interface GatewayTarget {
   name: string;
@@ -41,8 +42,8 @@ export interface PrimedStream {
   buffered: ScannedEvent[];
   /** Events that came in the same upstream chunk after it, not yet looked at. */
   pending: ScannedEvent[];
-  /** The rest, one batch per upstream chunk (so a chunk's events go out in one write). */
-  rest: AsyncIterator<ScannedEvent[]>;
+  /** The rest, one batch per upstream chunk (so a chunk's events go out in one write); paused till listened to. */
+  feed: EventFeed;
   sawStop: boolean;
   timers: CallTimers;
   /** Cancels this attempt's upstream call (timers, client gone, or a stream broken off). */
@@ -216,9 +217,9 @@ export class MessagesGateway {
         permit.success(performance.now() - started);
         return { kind: 'json', status: 200, body: whole.body, target, attempts, fallback };
       }
-      let response: UpstreamResponse;
+      let response: StreamingResponse;
       try {
-        response = await target.upstream.send('/v1/messages', payload, { signal: cancel, headers });
+        response = await target.upstream.sendStreaming('/v1/messages', payload, { signal: cancel, headers });
       } catch (error) {
         throw this.reason(cancel, error);
       }
@@ -239,56 +240,44 @@ export class MessagesGateway {
       return { kind: 'error', error: reason, attempts };
     } finally {
       outer.removeEventListener('abort', forward);
-      if (!handedOver) timers.stop();
+      if (!handedOver) {
+        timers.stop();
+        // A stream given up before its hand-over (an error event, cut, malformed) still holds its socket.
+        if (stream) cancel.abort(new Error('attempt abandoned'));
+      }
     }
   }
 
   /** Reads events until the first content, keeping their exact bytes; a failure here is still invisible. */
-  private async prime(response: UpstreamResponse, timers: CallTimers, cancel: Cancellation, permit: BreakerPermit): Promise<PrimedStream> {
-    const batches = this.scan(response, cancel);
-    const buffered: ScannedEvent[] = [];
-    let sawStop = false;
-    for (;;) {
-      const next = await batches.next();
-      if (next.done) throw new ProviderError('stream_cut', 'The upstream stream ended before any content', 'retryable');
-      const batch = next.value;
-      timers.activity();
-      for (let i = 0; i < batch.length; i++) {
-        const event = batch[i] as ScannedEvent;
-        if (event.event === 'error') throw this.streamError(event);
-        buffered.push(event);
-        if (event.event === 'message_stop') sawStop = true;
-        if (isContentEvent(event) || sawStop) {
-          timers.content();
-          return { buffered, pending: batch.slice(i + 1), rest: batches, sawStop, timers, cancel, permit };
-        }
-      }
-    }
-  }
-
-  /**
-   * Upstream bytes as SSE events, one batch per chunk; transport errors and malformed data become
-   * ProviderErrors (after the events before a malformed one, as if they had come one by one).
-   */
-  private async *scan(response: UpstreamResponse, cancel: Cancellation): AsyncGenerator<ScannedEvent[]> {
-    const scanner = new SseScanner();
-    try {
-      for await (const chunk of response.body) {
-        const events = scanner.push(chunk);
-        if (events.length === 0) continue;
-        const bad = events.findIndex((event) => event.hasData && event.event !== 'ping' && !isJsonText(event.data));
-        if (bad !== -1) {
-          if (bad > 0) yield events.slice(0, bad);
-          throw new ProviderError('malformed_event', 'The upstream sent an unreadable stream event', 'retryable');
-        }
-        yield events;
-      }
-      const last = scanner.end();
-      if (last.length > 0) yield last;
-    } catch (error) {
-      if (error instanceof ProviderError) throw error;
-      throw this.reason(cancel, error);
-    }
+  private prime(response: StreamingResponse, timers: CallTimers, cancel: Cancellation, permit: BreakerPermit): Promise<PrimedStream> {
+    const feed = new EventFeed(response.body);
+    return new Promise((resolve, reject) => {
+      const buffered: ScannedEvent[] = [];
+      let sawStop = false;
+      feed.listen({
+        events: (batch) => {
+          timers.activity();
+          for (let i = 0; i < batch.length; i++) {
+            const event = batch[i] as ScannedEvent;
+            if (event.event === 'error') {
+              feed.detach();
+              reject(this.streamError(event));
+              return;
+            }
+            buffered.push(event);
+            if (event.event === 'message_stop') sawStop = true;
+            if (isContentEvent(event) || sawStop) {
+              timers.content();
+              feed.detach();
+              resolve({ buffered, pending: batch.slice(i + 1), feed, sawStop, timers, cancel, permit });
+              return;
+            }
+          }
+        },
+        end: () => reject(new ProviderError('stream_cut', 'The upstream stream ended before any content', 'retryable')),
+        fail: (error) => reject(error instanceof ProviderError ? error : this.reason(cancel, error)),
+      });
+    });
   }
 
   streamError(event: ScannedEvent): ProviderError {
@@ -312,17 +301,39 @@ export class MessagesGateway {
 
   /**
    * Forwards a primed stream byte for byte — what priming read first, then each upstream chunk's
-   * events in one write. A failure now can no longer be hidden: the stream ends with a typed
-   * `event: error`. Returns whether the answer was complete.
+   * events in one write, by callback (no promise per chunk), pausing the upstream while the client
+   * drains. A failure now can no longer be hidden: the stream ends with a typed `event: error`. A client
+   * that goes away cancels the upstream call. Resolves with whether the answer was complete.
    */
-  async forward(primed: PrimedStream, res: ServerResponse): Promise<boolean> {
-    const { timers, cancel, permit } = primed;
+  forward(primed: PrimedStream, res: ServerResponse): Promise<boolean> {
+    const { timers, cancel, permit, feed } = primed;
     let complete = primed.sawStop;
     const started = performance.now();
-    try {
-      const out: Buffer[] = primed.buffered.map((event) => event.raw);
-      let batch = primed.pending;
-      for (;;) {
+    return new Promise((resolve) => {
+      let finished = false;
+      const finish = (ok: boolean) => {
+        if (finished) return;
+        finished = true;
+        res.off('drain', onDrain);
+        res.off('close', onClose);
+        feed.detach();
+        timers.stop();
+        // Only a broken-off stream needs cancelling: aborting a finished request costs time for nothing.
+        if (!complete) cancel.abort(new Error('the stream was not finished'));
+        resolve(ok);
+      };
+      const fail = (error: unknown) => {
+        if (finished) return;
+        const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(cancel, error);
+        if (res.destroyed) permit.release();
+        else {
+          permit.failure(reason);
+          res.write(anthropicErrorEvent(reason.errorType, reason.message));
+        }
+        finish(false);
+      };
+      /** Writes a batch in one write; false once the stream is over (an `error` event). */
+      const send = (out: Buffer[], batch: readonly ScannedEvent[]): boolean => {
         let failed: ScannedEvent | undefined;
         for (const event of batch) {
           if (event.event === 'message_stop') complete = true;
@@ -332,33 +343,39 @@ export class MessagesGateway {
             break;
           }
         }
-        await writeAll(res, out);
-        out.length = 0;
+        if (out.length > 0 && !res.destroyed && !res.write(joinBytes(out))) feed.pause();
         if (failed) {
           permit.failure(this.streamError(failed));
+          finish(false);
           return false;
         }
-        const next = await primed.rest.next();
-        if (next.done) break;
-        timers.activity();
-        batch = next.value;
-      }
-      if (!complete) throw new ProviderError('stream_cut', 'The upstream stream ended before message_stop', 'retryable');
-      permit.success(performance.now() - started);
-      return true;
-    } catch (error) {
-      const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(cancel, error);
-      if (res.destroyed) permit.release();
-      else {
-        permit.failure(reason);
-        await write(res, Buffer.from(anthropicErrorEvent(reason.errorType, reason.message)));
-      }
-      return false;
-    } finally {
-      timers.stop();
-      // Only a broken-off stream needs cancelling: aborting a finished request costs time for nothing.
-      if (!complete) cancel.abort();
-    }
+        return true;
+      };
+      const onDrain = () => feed.resume();
+      const onClose = () => {
+        if (res.writableFinished) return;
+        complete = false; // the client did not get it all: the upstream call is cancelled
+        permit.release();
+        finish(false);
+      };
+      res.on('drain', onDrain);
+      res.once('close', onClose);
+      if (!send(primed.buffered.map((event) => event.raw), primed.pending)) return;
+      feed.listen({
+        events: (batch) => {
+          if (finished) return;
+          timers.activity();
+          send([], batch);
+        },
+        end: () => {
+          if (finished) return;
+          if (!complete) return fail(new ProviderError('stream_cut', 'The upstream stream ended before message_stop', 'retryable'));
+          permit.success(performance.now() - started);
+          finish(true);
+        },
+        fail,
+      });
+    });
   }
 
   /**
@@ -366,23 +383,22 @@ export class MessagesGateway {
    * Same rules as `forward`: a stream without message_stop or with an `error` event throws.
    */
   async *events(primed: PrimedStream): AsyncGenerator<ScannedEvent> {
-    const { timers, cancel, permit } = primed;
+    const { timers, cancel, permit, feed } = primed;
     let complete = primed.sawStop;
     const started = performance.now();
     let finished = false;
+    const batches = new BatchQueue(feed);
     try {
       yield* primed.buffered;
-      let batch = primed.pending;
-      for (;;) {
+      let batch: readonly ScannedEvent[] | null = primed.pending;
+      while (batch !== null) {
         for (const event of batch) {
           if (event.event === 'error') throw this.streamError(event);
           if (event.event === 'message_stop') complete = true;
           yield event;
         }
-        const next = await primed.rest.next();
-        if (next.done) break;
-        timers.activity();
-        batch = next.value;
+        batch = await batches.next();
+        if (batch) timers.activity();
       }
       if (!complete) throw new ProviderError('stream_cut', 'The upstream stream ended before message_stop', 'retryable');
       permit.success(performance.now() - started);
@@ -393,6 +409,7 @@ export class MessagesGateway {
       finished = true;
       throw reason;
     } finally {
+      feed.detach();
       timers.stop();
       if (!finished) permit.release(); // the consumer stopped early (client gone)
       if (!complete) cancel.abort();

@@ -19,6 +19,9 @@ const ask = { model: MODEL, max_tokens: 100, messages: [{ role: 'user', content:
 let server: TestServer;
 const upstream = useFakeAnthropic(() => server, 'direct-');
 
+/** Messages calls the upstream saw (the health check's model listing aside). */
+const messageCalls = () => upstream.fake.requests.filter((r) => r.path === '/v1/messages');
+
 async function start(env: Record<string, string> = {}) {
   const routing = writeRoutingFile(upstream.dir, { routes: { '*': { targets: [fakeTarget(upstream.fake.url, 'default')] } } });
   server = await startTestServer({ env: { API_KEYS: `app:${CLIENT_KEY}`, CONFIG_FILE: routing, ...env } });
@@ -91,7 +94,7 @@ describe('/v1/messages served ahead of Fastify', () => {
       expect(JSON.parse(direct.text), body).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
       expect(comparable(direct), body).toEqual(comparable(fastify));
     }
-    expect(upstream.fake.requests).toHaveLength(0);
+    expect(messageCalls()).toHaveLength(0);
   });
 
   it('echoes a sane X-Request-ID and logs one http_request line per call with it', async () => {
@@ -129,7 +132,7 @@ describe('/v1/messages served ahead of Fastify', () => {
     expect(JSON.parse(direct.text)).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
     expect(Number(direct.headers['retry-after'])).toBeGreaterThan(0);
     expect(comparable(direct)).toEqual(comparable(fastify));
-    expect(upstream.fake.requests).toHaveLength(2);
+    expect(messageCalls()).toHaveLength(2);
   });
 
   it('with the rate limit in Redis (a verdict that takes a round trip), still shares one budget between the paths', async () => {
@@ -161,7 +164,7 @@ describe('/v1/messages served ahead of Fastify', () => {
     expect(browser.status).toBe(200);
     expect(browser.headers['access-control-allow-origin']).toBe('https://app.example');
     expect(browser.headers['access-control-expose-headers']).toContain('x-request-id');
-    expect(upstream.fake.requests).toHaveLength(1);
+    expect(messageCalls()).toHaveLength(1);
   });
 
   it('with authentication off, serves anonymous callers directly and limits them per address', async () => {
@@ -181,9 +184,33 @@ describe('/v1/messages served ahead of Fastify', () => {
       body: JSON.stringify(ask),
       signal: controller.signal,
     }).catch(() => undefined);
-    await expect.poll(() => upstream.fake.requests.length).toBe(1);
+    await expect.poll(() => messageCalls().length).toBe(1);
     controller.abort();
     await pending;
     await expect.poll(async () => (await prometheusText()).match(/http_server_request_duration_seconds_count\{[^}]*route="\/v1\/messages"[^}]*status_code="499"[^}]*\} 1/) !== null).toBe(true);
+  });
+
+  it('a client that goes away mid-stream, after content, cancels the upstream stream', async () => {
+    await start();
+    upstream.fake.setChunkDelayMs(50);
+    const controller = new AbortController();
+    const response = await request(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+      body: JSON.stringify({ ...ask, stream: true }),
+      signal: controller.signal,
+    });
+    expect(response.statusCode).toBe(200);
+    let seen = '';
+    try {
+      for await (const chunk of response.body) {
+        seen += String(chunk);
+        if (seen.includes('content_block_delta')) controller.abort();
+      }
+    } catch {
+      // the abort ends the read
+    }
+    await expect.poll(() => messageCalls()[0]?.clientClosed).toBe(true);
+    expect(messageCalls()[0]?.completed).toBe(false);
   });
 });

@@ -293,6 +293,39 @@ describe('AnthropicUpstream against the fake Messages API', () => {
     await fake.waitFor((f) => f.requests[0]?.clientClosed === true);
   });
 
+  it('sendStreaming hands the body over chunk by chunk, to message_stop, and an error answer as text', async () => {
+    const streamed = await upstream.sendStreaming('/v1/messages', messagesBody({ stream: true }), { signal: new Cancellation() });
+    expect(streamed.status).toBe(200);
+    const scanner = new SseScanner();
+    const events: ScannedEvent[] = [];
+    await new Promise<void>((resolve, reject) =>
+      streamed.body.listen({ data: (chunk) => events.push(...scanner.push(chunk)), end: resolve, fail: reject }),
+    );
+    expect(events.at(-1)?.event).toBe('message_stop');
+
+    fake.enqueueFault({ kind: 'status', status: 529 });
+    const refused = await upstream.sendStreaming('/v1/messages', messagesBody({ stream: true }), { signal: new Cancellation() });
+    expect(refused.status).toBe(529);
+    expect(upstream.errorFrom(refused.status, refused.headers, await refused.body.text()).errorType).toBe('overloaded_error');
+  });
+
+  it('sendStreaming: a cancel mid-body reaches the listener as a failure and the fake sees the client go', async () => {
+    fake.setChunkDelayMs(100);
+    const cancel = new Cancellation();
+    const streamed = await upstream.sendStreaming('/v1/messages', messagesBody({ stream: true }), { signal: cancel });
+    const failure = await new Promise<unknown>((resolve) =>
+      streamed.body.listen({ data: () => cancel.abort(new Error('client went away')), end: () => resolve(undefined), fail: resolve }),
+    );
+    expect(upstream.errorFromTransport(failure, cancel).errorType).toBe('aborted');
+    await fake.waitFor((f) => f.requests[0]?.clientClosed === true);
+  });
+
+  it('sendStreaming rejects before the headers like send: a reset is a connection_error', async () => {
+    fake.enqueueFault({ kind: 'reset_before_headers' });
+    const error = await rejection(upstream.sendStreaming('/v1/messages', messagesBody({ stream: true }), { signal: new Cancellation() }));
+    expect(error.errorType).toBe('connection_error');
+  });
+
   it('passes POST /v1/messages/count_tokens through', async () => {
     const body = JSON.stringify({ model: 'claude-test', messages: [{ role: 'user', content: 'twelve chars' }] });
     const response = await upstream.send('/v1/messages/count_tokens', body, { signal: AbortSignal.timeout(5000) });

@@ -11,6 +11,7 @@
  */
 import { Pool, type Dispatcher } from 'undici';
 import type { CancelSignal } from '../cancellation.js';
+import { ChunkFeed, type FlowControl } from './chunk-feed.js';
 import {
   ProviderError,
   abortedError,
@@ -38,6 +39,21 @@ export interface UpstreamResponse {
   /** Lower-cased names, as undici returns them. */
   headers: UpstreamHeaders;
   body: UpstreamBody;
+}
+
+/** A response whose body comes chunk by chunk to a listener (`sendStreaming`). */
+export interface StreamingResponse {
+  status: number;
+  headers: UpstreamHeaders;
+  body: ChunkFeed;
+}
+
+/** The callbacks of one raw dispatch; `data` returns false to pause the upstream. */
+interface RawHandler {
+  start(status: number, headers: UpstreamHeaders, flow: FlowControl): void;
+  data(chunk: Buffer): boolean;
+  end(): void;
+  fail(error: unknown, phase: TransportPhase): void;
 }
 
 /** A whole answer read into memory (`sendBuffered`). */
@@ -161,57 +177,96 @@ export class AnthropicUpstream {
    * breaks off still resolves, with an empty body (the status classifies it).
    */
   sendBuffered(path: UpstreamPostPath, body: string | Buffer, options: UpstreamSendOptions): Promise<BufferedResponse> {
-    const { signal } = options;
-    if (signal.aborted) return Promise.reject(abortedError(signal.reason));
-    if (this.closing !== null) {
-      return Promise.reject(new ProviderError('connection_error', 'The upstream client is closed', 'non_retryable'));
-    }
-    const headers = this.requestHeaders(options.headers, true);
     return new Promise((resolve, reject) => {
-      let controller: Dispatcher.DispatchController | null = null;
       let status = 0;
       let responseHeaders: UpstreamHeaders = {};
       const chunks: Buffer[] = [];
-      let phase: TransportPhase = 'headers';
-      // As undici's own request API: a cancel before the connection is remembered and applied on it.
-      const abortWith = () => (signal.reason instanceof Error ? signal.reason : new Error('aborted', { cause: signal.reason }));
-      const onAbort = () => controller?.abort(abortWith());
-      signal.addEventListener('abort', onAbort, { once: true });
-      const handler: Dispatcher.DispatchHandler = {
+      this.dispatchRaw(path, body, options, {
+        start: (statusCode, received) => {
+          status = statusCode;
+          responseHeaders = received;
+        },
+        data: (chunk) => {
+          chunks.push(chunk);
+          return true;
+        },
+        end: () => resolve({ status, headers: responseHeaders, body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) }),
+        fail: (error, phase) => {
+          if (phase === 'body' && status !== 200 && !options.signal.aborted) resolve({ status, headers: responseHeaders, body: Buffer.alloc(0) });
+          else reject(transportError(error, options.signal, phase));
+        },
+      });
+    });
+  }
+
+  /**
+   * POSTs like `send`, resolving at the response headers with the body as a ChunkFeed: chunks go to
+   * one listener by callback, with pause and resume (see ChunkFeed). Rejects like `send` before the
+   * headers; a failure after them reaches the feed's listener (undici's error, unclassified).
+   */
+  sendStreaming(path: UpstreamPostPath, body: string | Buffer, options: UpstreamSendOptions): Promise<StreamingResponse> {
+    return new Promise((resolve, reject) => {
+      let feed: ChunkFeed | null = null;
+      this.dispatchRaw(path, body, options, {
+        start: (status, headers, flow) => {
+          feed = new ChunkFeed(flow);
+          resolve({ status, headers, body: feed });
+        },
+        data: (chunk) => (feed as ChunkFeed).push(chunk),
+        end: () => feed?.finish({ kind: 'end' }),
+        fail: (error, phase) => {
+          if (feed) feed.finish({ kind: 'fail', error });
+          else reject(transportError(error, options.signal, phase));
+        },
+      });
+    });
+  }
+
+  /**
+   * One call on undici's dispatch API, the cheapest it has: callbacks, no body stream. A cancel before
+   * the connection is remembered and applied on it, as undici's own request API does.
+   */
+  private dispatchRaw(path: UpstreamPostPath, body: string | Buffer, options: UpstreamSendOptions, handler: RawHandler): void {
+    const { signal } = options;
+    if (signal.aborted) return handler.fail(abortedError(signal.reason), 'headers');
+    if (this.closing !== null) return handler.fail(new ProviderError('connection_error', 'The upstream client is closed', 'non_retryable'), 'headers');
+    let controller: Dispatcher.DispatchController | null = null;
+    let phase: TransportPhase = 'headers';
+    const abortWith = () => (signal.reason instanceof Error ? signal.reason : new Error('aborted', { cause: signal.reason }));
+    const onAbort = () => controller?.abort(abortWith());
+    signal.addEventListener('abort', onAbort, { once: true });
+    const flow: FlowControl = { pause: () => controller?.pause(), resume: () => controller?.resume() };
+    this.pool.dispatch(
+      {
+        method: 'POST',
+        path: this.pathPrefix + path,
+        headers: this.requestHeaders(options.headers, true),
+        body,
+        ...(options.headersTimeoutMs !== undefined ? { headersTimeout: options.headersTimeoutMs } : {}),
+        ...(options.bodyTimeoutMs !== undefined ? { bodyTimeout: options.bodyTimeoutMs } : {}),
+      },
+      {
         onRequestStart: (c) => {
           controller = c;
           if (signal.aborted) c.abort(abortWith());
         },
         onResponseStart: (_c, statusCode, received) => {
-          status = statusCode;
-          responseHeaders = received;
           phase = 'body';
+          handler.start(statusCode, received, flow);
         },
-        onResponseData: (_c, chunk) => {
-          chunks.push(chunk);
+        onResponseData: (c, chunk) => {
+          if (!handler.data(chunk)) c.pause();
         },
         onResponseEnd: () => {
           signal.removeEventListener('abort', onAbort);
-          resolve({ status, headers: responseHeaders, body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) });
+          handler.end();
         },
         onResponseError: (_c, error) => {
           signal.removeEventListener('abort', onAbort);
-          if (phase === 'body' && status !== 200 && !signal.aborted) resolve({ status, headers: responseHeaders, body: Buffer.alloc(0) });
-          else reject(transportError(error, signal, phase));
+          handler.fail(error, phase);
         },
-      };
-      this.pool.dispatch(
-        {
-          method: 'POST',
-          path: this.pathPrefix + path,
-          headers,
-          body,
-          ...(options.headersTimeoutMs !== undefined ? { headersTimeout: options.headersTimeoutMs } : {}),
-          ...(options.bodyTimeoutMs !== undefined ? { bodyTimeout: options.bodyTimeoutMs } : {}),
-        },
-        handler,
-      );
-    });
+      },
+    );
   }
 
   /** Pass-through GET (model listing). Same resolution and errors as `send`. */

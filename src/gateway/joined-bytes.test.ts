@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { join } from './response-writes.js';
+import { join } from './joined-bytes.js';
 
 describe('join', () => {
   it('joins views that lie end to end into one view of the same memory', () => {
