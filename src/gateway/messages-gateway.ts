@@ -360,7 +360,11 @@ export class MessagesGateway {
       };
       res.on('drain', onDrain);
       res.once('close', onClose);
-      if (!send(primed.buffered.map((event) => event.raw), primed.pending)) return;
+      const opening = send(primed.buffered.map((event) => event.raw), primed.pending);
+      // Sent: let the opening events go, rather than hold them for the stream's life.
+      primed.buffered = [];
+      primed.pending = [];
+      if (!opening) return;
       feed.listen({
         events: (batch) => {
           if (finished) return;
