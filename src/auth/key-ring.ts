@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Identity } from './identity.js';
 
@@ -7,8 +8,11 @@ export interface KeyEntry {
   sha256: Buffer;
 }
 
+/** Node ≥ 20.12's one-shot hash: no Hash object per call (a key is hashed on every request). */
+const oneShot = typeof crypto.hash === 'function' ? crypto.hash : undefined;
+
 export function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
+  return oneShot ? oneShot('sha256', text, 'buffer') : createHash('sha256').update(text, 'utf8').digest();
 }
 
 /**
