@@ -43,7 +43,9 @@ describe('rate limits', () => {
     expect(refused.status).toBe(429);
     const retryAfter = Number(refused.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(0);
-    expect(retryAfter).toBeLessThanOrEqual(60);
+    // A full window slides out gradually: the next request fits once 1/30 of the next minute has
+    // passed too, so up to 60 + 2 s (when the 30 calls fell at the very start of an aligned minute).
+    expect(retryAfter).toBeLessThanOrEqual(62);
     expect(refused.headers.get('ratelimit-remaining')).toBe('0');
     expect(await refused.json()).toMatchObject({ error: { type: 'rate_limit_exceeded', details: { group: 'chat', limit: 30 } } });
     // Limits are per key, and per group: nothing else is blocked.
