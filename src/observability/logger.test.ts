@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loggerOptions } from './logger.js';
@@ -43,4 +45,26 @@ describe('logger', () => {
     for (let i = 1; i <= 8; i++) expect(text).not.toContain(`sk-${i}`);
     expect(text).toContain('[redacted]');
   });
+
+  it('with LOG_FLUSH_MS, writes a batch that is not full within that time, while the process runs on', async () => {
+    const logger = fileURLToPath(new URL('./logger.ts', import.meta.url));
+    const script = `import { createLogger } from ${JSON.stringify(logger)};
+      createLogger('info', undefined, 50).info({ event: 'http_request', probe: 1 });
+      setTimeout(() => process.exit(0), 10000);`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let seen = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          seen += chunk.toString();
+          if (seen.includes('\n')) resolve(seen);
+        });
+        child.once('exit', (code) => reject(new Error(`exited (${code}) before writing its line`)));
+      });
+      expect(JSON.parse(line)).toMatchObject({ event: 'http_request', probe: 1 });
+      expect(child.exitCode).toBeNull(); // written by the timer, not by exiting
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 15_000);
 });
