@@ -213,4 +213,34 @@ describe('/v1/messages served ahead of Fastify', () => {
     await expect.poll(() => messageCalls()[0]?.clientClosed).toBe(true);
     expect(messageCalls()[0]?.completed).toBe(false);
   });
+
+  // (That the upstream read pauses meanwhile is shown in src/gateway/stream-relay.test.ts: here the
+  // kernel's socket buffers may hold the whole answer.)
+  it('gives a client that stops reading for a while every byte of a long stream, in order', async () => {
+    await start();
+    const reply = Array.from({ length: 4000 }, (_, i) => `word${i} `.padEnd(2000, '.')).join('');
+    upstream.fake.setReply(reply);
+    upstream.fake.setChunking({ chunkSize: 2000 });
+    const response = await request(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+      body: JSON.stringify({ ...ask, max_tokens: 100_000, stream: true }),
+    });
+    expect(response.statusCode).toBe(200);
+    const chunks: Buffer[] = [];
+    const iterator = response.body[Symbol.asyncIterator]();
+    chunks.push((await iterator.next()).value as Buffer);
+    // The client stops reading (8 MB: its buffers fill and the server's writes report backpressure),
+    // then reads the rest.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) chunks.push(next.value as Buffer);
+    const events = Buffer.concat(chunks).toString('utf8').trimEnd().split('\n\n');
+    const text = events
+      .filter((event) => event.startsWith('event: content_block_delta'))
+      .map((event) => (JSON.parse(event.slice(event.indexOf('data: ') + 6)) as { delta: { text: string } }).delta.text)
+      .join('');
+    expect(text).toBe(reply);
+    expect(events.at(-1)).toMatch(/^event: message_stop/);
+  });
 });
+
