@@ -360,6 +360,8 @@ export class MessagesGateway {
       };
       res.on('drain', onDrain);
       res.once('close', onClose);
+      // Gone before the hand-over ('close' already emitted): nothing to relay.
+      if (res.destroyed) return onClose();
       const opening = send(primed.buffered.map((event) => event.raw), primed.pending);
       // Sent: let the opening events go, rather than hold them for the stream's life.
       primed.buffered = [];

@@ -84,4 +84,15 @@ describe('MessagesGateway.forward', () => {
     expect(client.written.at(-1)).toMatch(/^event: error\ndata: {"type":"error".*ended before message_stop/);
     expect(outcomes).toEqual(['failure']);
   });
+
+  it('relays nothing to a client already gone when the stream is handed over, and cancels the upstream', async () => {
+    const { outcomes, cancel, gateway, primed } = relay();
+    const client = new SlowClient();
+    client.destroyed = true;
+    await expect(gateway.forward(primed, client as unknown as ServerResponse)).resolves.toBe(false);
+    expect(client.written).toEqual([]);
+    expect(cancel.aborted).toBe(true);
+    expect(outcomes).toEqual(['release']);
+  });
 });
+
