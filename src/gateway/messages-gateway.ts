@@ -234,7 +234,7 @@ export class MessagesGateway {
       handedOver = true;
       return { kind: 'stream', primed, target, attempts, fallback };
     } catch (error) {
-      const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(cancel, error);
+      const reason = this.typed(cancel, error);
       if (outer.aborted) permit.release();
       else permit.failure(reason);
       return { kind: 'error', error: reason, attempts };
@@ -291,6 +291,11 @@ export class MessagesGateway {
     }
   }
 
+  /** An error already typed (ours, or a timer's) as it is; anything else explained by `reason`. */
+  private typed(cancel: CancelSignal, error: unknown): ProviderError | UpstreamTimeoutError {
+    return error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(cancel, error);
+  }
+
   /** Why an attempt's transport failed: our own timer, the client, or the network. */
   reason(cancel: CancelSignal, error: unknown): ProviderError | UpstreamTimeoutError {
     const why: unknown = cancel.reason;
@@ -324,7 +329,7 @@ export class MessagesGateway {
       };
       const fail = (error: unknown) => {
         if (finished) return;
-        const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(cancel, error);
+        const reason = this.typed(cancel, error);
         if (res.destroyed) permit.release();
         else {
           permit.failure(reason);
@@ -410,7 +415,7 @@ export class MessagesGateway {
       permit.success(performance.now() - started);
       finished = true;
     } catch (error) {
-      const reason = error instanceof ProviderError || error instanceof UpstreamTimeoutError ? error : this.reason(cancel, error);
+      const reason = this.typed(cancel, error);
       permit.failure(reason);
       finished = true;
       throw reason;
