@@ -13,16 +13,19 @@ export function joinBytes(parts: Buffer[]): Buffer {
 /** Joins runs of views that lie end to end in the same memory into one view (the same bytes, no copy). */
 export function join(parts: Buffer[]): Buffer[] {
   const out: Buffer[] = [];
-  let current = parts[0] as Buffer;
-  for (let i = 1; i < parts.length; i++) {
-    const next = parts[i] as Buffer;
-    if (next.buffer === current.buffer && next.byteOffset === current.byteOffset + current.length) {
-      current = Buffer.from(current.buffer, current.byteOffset, current.length + next.length);
-    } else {
-      out.push(current);
-      current = next;
+  let i = 0;
+  while (i < parts.length) {
+    const first = parts[i] as Buffer;
+    let end = first.byteOffset + first.length;
+    let j = i + 1;
+    for (; j < parts.length; j++) {
+      const next = parts[j] as Buffer;
+      if (next.buffer !== first.buffer || next.byteOffset !== end) break;
+      end += next.length;
     }
+    // One new view per run (not per part): a stream's chunk usually makes a single run.
+    out.push(j === i + 1 ? first : Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset));
+    i = j;
   }
-  out.push(current);
   return out;
 }

@@ -13,6 +13,7 @@ import type { RoutingConfig, Target } from './routing/routing-config.js';
 import { AnthropicUpstream, type BufferedResponse, type StreamingResponse } from './upstream/anthropic-upstream.js';
 import { BatchQueue } from './upstream/batch-queue.js';
 import { EventFeed } from './upstream/event-feed.js';
+import { isJsonBytes, TopLevelMembers } from './upstream/json-bytes.js';
 import type { ScannedEvent } from './upstream/sse-scanner.js';
 import { joinBytes } from './joined-bytes.js';
 
@@ -432,14 +433,21 @@ export class MessagesGateway {
   }
 }
 
+/** The members of a message that say whether it is whole. */
+const MESSAGE_MEMBERS = new TopLevelMembers(['type', 'stop_reason']);
+const TYPE = 0;
+const STOP_REASON = 1;
+
 function incompleteMessage(body: Buffer): ProviderError | undefined {
-  let message: { type?: unknown; stop_reason?: unknown };
-  try {
-    message = JSON.parse(body.toString('utf8')) as typeof message;
-  } catch {
+  const members = MESSAGE_MEMBERS;
+  members.clear();
+  if (!isJsonBytes(body, 0, body.length, members)) {
     return new ProviderError('malformed_event', 'The upstream answered with an unreadable body', 'retryable');
   }
-  if (message.type !== 'message' || message.stop_reason === null || message.stop_reason === undefined) {
+  // Read as written; anything unusual (an escaped key, an unexpected value) is parsed to be sure.
+  if (!members.escaped && members.is(TYPE, body, '"message"') && members.has(STOP_REASON) && !members.is(STOP_REASON, body, 'null')) return undefined;
+  const message = JSON.parse(body.toString('utf8')) as { type?: unknown; stop_reason?: unknown } | null;
+  if (message?.type !== 'message' || message.stop_reason === null || message.stop_reason === undefined) {
     return new ProviderError('stream_cut', 'The upstream answered with an incomplete message', 'retryable');
   }
   return undefined;

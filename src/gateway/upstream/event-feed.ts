@@ -1,7 +1,18 @@
 import { ProviderError } from '../../providers/errors.js';
 import type { ChunkFeed } from './chunk-feed.js';
-import { isJsonText } from './json-check.js';
-import { SseScanner, type ScannedEvent } from './sse-scanner.js';
+import { isJsonBytes } from './json-bytes.js';
+import { SseScanner, type ScannedEvent, type SseEvent } from './sse-scanner.js';
+
+/** Whether an event's data is JSON: checked on its bytes (several data lines, rare, are parsed). */
+function dataIsJson(event: SseEvent): boolean {
+  if (event.dataStart >= 0) return isJsonBytes(event.raw, event.dataStart, event.dataEnd);
+  try {
+    JSON.parse(event.data);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export interface EventListener {
   /** The events of one upstream chunk (never empty), with their exact bytes. */
@@ -54,7 +65,7 @@ export class EventFeed {
 
   private scan(chunk: Buffer): void {
     if (this.outcome) return;
-    let events: ScannedEvent[];
+    let events: SseEvent[];
     try {
       events = this.scanner.push(chunk);
     } catch (error) {
@@ -63,8 +74,8 @@ export class EventFeed {
     }
     if (events.length === 0) return;
     for (let i = 0; i < events.length; i++) {
-      const event = events[i] as ScannedEvent;
-      if (event.hasData && event.event !== 'ping' && !isJsonText(event.data)) {
+      const event = events[i] as SseEvent;
+      if (event.hasData && event.event !== 'ping' && !dataIsJson(event)) {
         if (i > 0) this.deliver(events.slice(0, i));
         this.finish({ error: new ProviderError('malformed_event', 'The upstream sent an unreadable stream event', 'retryable') });
         return;

@@ -217,4 +217,15 @@ describe('SseScanner details', () => {
     expect(scanner.push(Buffer.alloc(0))).toEqual([]);
     expect(scanner.end()).toEqual([]);
   });
+
+  it('reads the fields off the bytes: the data is a range of raw, decoded when read', () => {
+    const input = 'event: content_block_delta\ndata: {"text":"é:😀"}\n\n: comment\nid: 7\nevent: custom\ndata:x\n\n';
+    const [first, second] = new SseScanner().push(Buffer.from(input));
+    expect(first?.raw.subarray(first.dataStart, first.dataEnd).toString()).toBe('{"text":"é:😀"}');
+    expect(first?.data).toBe('{"text":"é:😀"}');
+    expect(second).toMatchObject({ event: 'custom', data: 'x', hasData: true });
+    // Several data lines are joined at once; the range no longer applies.
+    const [joined] = new SseScanner().push(Buffer.from('data: a\r\ndata: b\r\n\r\n'));
+    expect(joined).toMatchObject({ data: 'a\nb', dataStart: -1 });
+  });
 });

@@ -21,7 +21,7 @@ export interface ScannedEvent {
   /** The `event:` field, or null when the event has none (or an empty one: the spec's default "message"). */
   event: string | null;
   /** The `data:` lines joined with `\n` ('' when there are none). */
-  data: string;
+  readonly data: string;
   /**
    * False when the block has no `data:` line at all — a comment-only keep-alive (`: ping`) or a stray
    * blank line. Per the SSE spec such a block dispatches no event; it is still returned so that its
@@ -83,8 +83,8 @@ export class SseScanner {
   }
 
   /** Scans one chunk; returns the events it completed, in order (often none or several). */
-  push(chunk: Buffer): ScannedEvent[] {
-    const out: ScannedEvent[] = [];
+  push(chunk: Buffer): SseEvent[] {
+    const out: SseEvent[] = [];
     const length = chunk.length;
     if (length === 0) return out;
     /** Start of the current event inside `chunk` (0 while earlier parts are pending). */
@@ -161,7 +161,7 @@ export class SseScanner {
    * ended by a lone `\r` at the very end). Throws `SseScanError('incomplete_event')`, carrying the
    * leftover bytes, when the stream stopped inside an event — a truncated stream. Resets the scanner.
    */
-  end(): ScannedEvent[] {
+  end(): SseEvent[] {
     const state = this.state;
     this.state = LINE_START;
     this.first = true;
@@ -179,7 +179,7 @@ export class SseScanner {
   }
 
   /** Builds the event made of the pending parts followed by `chunk[start, end)`. */
-  private complete(chunk: Buffer, start: number, end: number): ScannedEvent {
+  private complete(chunk: Buffer, start: number, end: number): SseEvent {
     let raw: Buffer;
     if (this.partsLength === 0) {
       raw = chunk.subarray(start, end);
@@ -197,39 +197,103 @@ export class SseScanner {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Parses the fields of one complete event (its raw bytes end with the blank line). */
-export function parseEvent(raw: Buffer, stripBom = false): ScannedEvent {
-  let text = raw.toString('utf8');
-  if (stripBom && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+/**
+ * A scanned event. Its fields are read off the bytes, and `data` is decoded only when asked for: a
+ * relayed stream needs each event's type, and its data checked as JSON on the bytes, not its text.
+ */
+export class SseEvent implements ScannedEvent {
+  private text: string | undefined;
+
+  constructor(
+    readonly event: string | null,
+    readonly hasData: boolean,
+    readonly raw: Buffer,
+    /** Where the data lies in `raw` when it is one `data:` line; -1 when there are several (decoded at once). */
+    readonly dataStart: number,
+    readonly dataEnd: number,
+    joined?: string,
+  ) {
+    this.text = joined;
+  }
+
+  get data(): string {
+    if (this.text === undefined) this.text = this.dataStart < 0 ? '' : this.raw.toString('utf8', this.dataStart, this.dataEnd);
+    return this.text;
+  }
+}
+
+/** The event names of Anthropic's streams: these strings are shared rather than decoded each time. */
+const KNOWN_NAMES = ['content_block_delta', 'message_start', 'content_block_start', 'ping', 'content_block_stop', 'message_delta', 'message_stop', 'error'];
+
+/** Whether raw[start, end) are the characters of `ascii` (a loop: Buffer's compare costs a native call). */
+function bytesAre(raw: Buffer, start: number, end: number, ascii: string): boolean {
+  if (end - start !== ascii.length) return false;
+  for (let k = 0; k < ascii.length; k++) if (raw[start + k] !== ascii.charCodeAt(k)) return false;
+  return true;
+}
+
+function eventName(raw: Buffer, start: number, end: number): string {
+  for (const name of KNOWN_NAMES) if (bytesAre(raw, start, end, name)) return name;
+  return raw.toString('utf8', start, end);
+}
+
+const COLON = 0x3a;
+const SPACE = 0x20;
+
+/**
+ * Parses the fields of one complete event (its raw bytes end with the blank line), on the bytes: the
+ * line terminators, colons and spaces it looks for are ASCII, which never occur inside a multi-byte
+ * UTF-8 character, so decoding field by field gives what decoding the whole event would.
+ */
+export function parseEvent(raw: Buffer, stripBom = false): SseEvent {
+  const length = raw.length;
+  let pos = stripBom && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;
   let event: string | null = null;
-  let data: string | null = null;
-  const length = text.length;
-  let pos = 0;
-  let nextLf = text.indexOf('\n');
-  let nextCr = text.indexOf('\r');
+  let dataLines = 0;
+  let dataStart = -1;
+  let dataEnd = -1;
+  let joined: string | undefined;
+  // Lines end at LF unless the event has a CR anywhere (rare): then every byte is looked at.
+  const lfOnly = raw.indexOf(CR, pos) === -1;
   while (pos < length) {
-    if (nextLf !== -1 && nextLf < pos) nextLf = text.indexOf('\n', pos);
-    if (nextCr !== -1 && nextCr < pos) nextCr = text.indexOf('\r', pos);
-    const eol = nextLf === -1 ? (nextCr === -1 ? length : nextCr) : nextCr === -1 ? nextLf : Math.min(nextLf, nextCr);
-    if (eol === pos) break; // The blank line: end of the event.
-    const first = text.charCodeAt(pos);
-    if (first !== 0x3a /* ':' comment */) {
-      const colon = text.indexOf(':', pos);
-      let field: string;
-      let value: string;
-      if (colon === -1 || colon > eol) {
-        field = text.slice(pos, eol);
-        value = '';
-      } else {
-        field = text.slice(pos, colon);
-        const valueStart = text.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1;
-        value = valueStart >= eol ? '' : text.slice(valueStart, eol);
+    let eol = pos;
+    let colon = -1;
+    // The field name (up to the colon) byte by byte, then the value's end found natively.
+    for (; eol < length; eol++) {
+      const c = raw[eol];
+      if (c === LF || c === CR) break;
+      if (c === COLON) {
+        colon = eol;
+        if (lfOnly) {
+          eol = raw.indexOf(LF, eol);
+          if (eol === -1) eol = length;
+          break;
+        }
+        for (eol++; eol < length && raw[eol] !== LF && raw[eol] !== CR; eol++);
+        break;
       }
-      if (field === 'data') data = data === null ? value : `${data}\n${value}`;
-      else if (field === 'event') event = value === '' ? null : value;
+    }
+    if (eol === pos) break; // The blank line: end of the event.
+    if (colon !== pos) {
+      // Not a comment: `field: value`, `field:value` or a bare `field`.
+      const nameEnd = colon === -1 ? eol : colon;
+      const valueStart = colon === -1 ? eol : raw[colon + 1] === SPACE && colon + 1 < eol ? colon + 2 : colon + 1;
+      if (bytesAre(raw, pos, nameEnd, 'data')) {
+        dataLines++;
+        if (dataLines === 1) {
+          dataStart = valueStart;
+          dataEnd = eol;
+        } else {
+          // Several data lines: joined with \n, decoded now (rare in practice).
+          joined = `${joined ?? raw.toString('utf8', dataStart, dataEnd)}\n${raw.toString('utf8', valueStart, eol)}`;
+          dataStart = -1;
+        }
+      } else if (bytesAre(raw, pos, nameEnd, 'event')) {
+        event = valueStart >= eol ? null : eventName(raw, valueStart, eol);
+      }
       // `id`, `retry` and unknown fields do not matter to the gateway.
     }
-    pos = text.charCodeAt(eol) === 0x0d && text.charCodeAt(eol + 1) === 0x0a ? eol + 2 : eol + 1;
+    pos = raw[eol] === CR && raw[eol + 1] === LF ? eol + 2 : eol + 1;
   }
-  return { event, data: data ?? '', hasData: data !== null, raw };
+  return new SseEvent(event, dataLines > 0, raw, dataStart, dataEnd, joined);
 }
