@@ -31,7 +31,7 @@ export class GatewayProvider implements Provider {
       ...(request.system ? { system: request.system } : {}),
       ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
     };
-    const outcome = await this.gateway.run(body, true, {}, signal);
+    const outcome = await this.gateway.run({ model: request.model, stream: true, raw: undefined, body: () => body }, {}, signal);
     if (outcome.kind === 'error') {
       if (signal.aborted) throw abortedError(signal.reason);
       const error = outcome.error;

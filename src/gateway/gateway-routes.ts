@@ -3,6 +3,7 @@ import { toHttpError } from '../http/error-handler.js';
 import { sendAnthropicError } from './anthropic-errors.js';
 import type { MessagesGateway } from './messages-gateway.js';
 import { passthroughHeaders, serveMessages } from './messages-endpoint.js';
+import { messagesRequestOf } from './messages-request.js';
 
 /** Anthropic's Messages API, so SDK users can point `baseURL` at this server. */
 export function gatewayRoutes(gateway: MessagesGateway | null): FastifyPluginAsync {
@@ -45,7 +46,7 @@ export function gatewayRoutes(gateway: MessagesGateway | null): FastifyPluginAsy
       const head: string[] = [];
       for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) head.push(name, String(value));
       head.push('x-request-id', String(request.id));
-      await serveMessages(gateway, { res: reply.raw, head, requestId: String(request.id), headers: request.headers, body: request.body, raw: rawBodies.get(request) });
+      await serveMessages(gateway, { res: reply.raw, head, requestId: String(request.id), headers: request.headers, request: messagesRequestOf(request.body, rawBodies.get(request)) });
     });
 
     app.post('/v1/messages/count_tokens', async (request, reply) => {

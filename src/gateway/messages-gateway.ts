@@ -16,6 +16,7 @@ import { EventFeed } from './upstream/event-feed.js';
 import { isJsonBytes, TopLevelMembers } from './upstream/json-bytes.js';
 import type { ScannedEvent } from './upstream/sse-scanner.js';
 import { joinBytes } from './joined-bytes.js';
+import type { MessagesRequest } from './messages-request.js';
 
 interface GatewayTarget {
   name: string;
@@ -102,18 +103,9 @@ export class MessagesGateway {
     return route && first ? this.target(route.model, first).upstream : undefined;
   }
 
-  /**
-   * `raw`, when given, is the request body exactly as the client sent it (and `body` its parse): it is
-   * forwarded as is rather than serialised again, unless a target asks for another model.
-   */
-  async run(
-    body: Record<string, unknown>,
-    stream: boolean,
-    headers: Record<string, string>,
-    signal: CancelSignal,
-    raw?: string,
-  ): Promise<GatewayOutcome> {
-    const model = String(body.model);
+  /** The request's body as sent (`raw`) is forwarded as is rather than serialised again, unless a target asks for another model. */
+  async run(request: MessagesRequest, headers: Record<string, string>, signal: CancelSignal): Promise<GatewayOutcome> {
+    const { model, stream } = request;
     const route = this.routing.resolve(model);
     if (!route) {
       return { kind: 'error', error: new ProviderError('not_found_error', `No route for model ${model}`, 'non_retryable', { status: 404 }), attempts: 0 };
@@ -129,7 +121,7 @@ export class MessagesGateway {
       for (let retry = 0; retry <= route.retries; retry++) {
         if (signal.aborted) return { kind: 'error', error: new ProviderError('aborted', 'The client went away', 'aborted'), attempts };
         attempts++;
-        const outcome = await this.attempt(target, body, raw, stream, headers, signal, attempts, index > 0);
+        const outcome = await this.attempt(target, request, headers, signal, attempts, index > 0);
         if (outcome.kind !== 'error') return outcome;
         lastFailure = outcome;
         if (index === 0) primaryFailure = outcome;
@@ -143,7 +135,7 @@ export class MessagesGateway {
             usedContextFallback = true;
             attempts++;
             const bigger = this.target(route.model, route.contextFallback);
-            const answer = await this.attempt(bigger, body, raw, stream, headers, signal, attempts, true);
+            const answer = await this.attempt(bigger, request, headers, signal, attempts, true);
             return answer;
           }
           // On the primary a client error is the caller's to see: never retried, never hidden behind
@@ -176,14 +168,13 @@ export class MessagesGateway {
   /** One call to one target: admitted by its breaker, bounded by the timers, outcome reported once. */
   private async attempt(
     target: GatewayTarget,
-    body: Record<string, unknown>,
-    raw: string | undefined,
-    stream: boolean,
+    request: MessagesRequest,
     headers: Record<string, string>,
     outer: CancelSignal,
     attempts: number,
     fallback: boolean,
   ): Promise<GatewayOutcome> {
+    const { stream } = request;
     let permit: BreakerPermit;
     try {
       permit = target.breaker.acquire();
@@ -194,7 +185,7 @@ export class MessagesGateway {
     const forward = () => cancel.abort(outer.reason);
     outer.addEventListener('abort', forward, { once: true });
     const timers = new CallTimers(stream ? this.settings.timers : this.jsonLimits, (timeout) => cancel.abort(timeout));
-    const payload = target.model ? JSON.stringify({ ...body, model: target.model }) : (raw ?? JSON.stringify(body));
+    const payload = target.model ? JSON.stringify({ ...request.body(), model: target.model }) : (request.raw ?? JSON.stringify(request.body()));
     const started = performance.now();
     timers.start();
     let handedOver = false;

@@ -19,7 +19,7 @@ interface Call {
 }
 
 /** A direct route that echoes what it was given; whatever it does not take is answered 404 "fastify". */
-async function harness(options: { open?: boolean; trustProxy?: boolean; maxBodyBytes?: number } = {}) {
+async function harness(options: { open?: boolean; trustProxy?: boolean; maxBodyBytes?: number; serve?: DirectRoute['serve'] } = {}) {
   const served: DirectExchange[] = [];
   const route: DirectRoute = {
     path: '/v1/messages',
@@ -28,11 +28,12 @@ async function harness(options: { open?: boolean; trustProxy?: boolean; maxBodyB
       res.writeHead(error.statusCode, head.concat(Object.entries(error.headers).flat(), 'content-type', 'text/plain'));
       res.end(`refused: ${error.type}`);
     },
-    serve: async (exchange) => {
+    serve: options.serve ?? (async (exchange) => {
       served.push(exchange);
+      const body = exchange.parse();
       exchange.res.writeHead(200, exchange.head);
-      exchange.res.end(JSON.stringify({ body: exchange.body, identity: exchange.identity }));
-    },
+      exchange.res.end(JSON.stringify({ body, identity: exchange.identity }));
+    }),
   };
   const direct = new DirectRoutes([route], {
     logger: pino({ level: 'silent' }),
@@ -110,6 +111,18 @@ describe('DirectRoutes', () => {
     expect(refused.status).toBe(429);
     expect(refused.text).toBe('refused: rate_limit_exceeded');
     expect(refused.headers['retry-after']).toBeDefined();
+  });
+
+  it('answers with the refusal whatever the route throws, at once or later', async () => {
+    const thrown = await harness({
+      serve: (exchange) => {
+        exchange.parse();
+        return Promise.resolve();
+      },
+    });
+    expect(await thrown.send({ body: '{"a":' })).toMatchObject({ status: 400, text: 'refused: invalid_json' });
+    const rejected = await harness({ serve: async () => Promise.reject(new Error('boom')) });
+    expect(await rejected.send({})).toMatchObject({ status: 500, text: 'refused: internal_error' });
   });
 
   it('with authentication off serves everybody as anonymous, unless the client address needs a trusted proxy', async () => {

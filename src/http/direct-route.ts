@@ -44,9 +44,10 @@ export interface DirectExchange {
   head: ResponseHead;
   requestId: string;
   identity: Identity;
-  /** The parsed body (undefined for an empty one) and its text exactly as sent. */
-  body: unknown;
-  raw: string;
+  /** The body exactly as sent. */
+  raw: Buffer;
+  /** Parses it as Fastify's routes would (undefined for a blank body); throws their 400 when it is not JSON. */
+  parse(): unknown;
 }
 
 export interface HttpRequestMetrics {
@@ -170,17 +171,20 @@ export class DirectRoutes {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const raw = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
-      let body: unknown;
-      try {
+      const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      const parse = () => {
+        const text = raw.toString('utf8');
         // As on Fastify's routes: an empty body sent as JSON counts as no body.
-        body = raw.trim() === '' ? undefined : this.deps.parseJson(raw);
-      } catch (error) {
-        route.sendError(res, head, toHttpError(error), requestId);
-        return;
-      }
+        return text.trim() === '' ? undefined : this.deps.parseJson(text);
+      };
+      const failed = (error: unknown) => this.fail(route, res, head, requestId, error);
       requestContext.run({ requestId }, () => {
-        route.serve({ req, res, head, requestId, identity, body, raw }).catch((error: unknown) => this.fail(route, res, head, requestId, error));
+        // Whatever the route throws (a body that is not JSON, too), at once or later, becomes the answer.
+        try {
+          route.serve({ req, res, head, requestId, identity, raw, parse }).catch(failed);
+        } catch (error) {
+          failed(error);
+        }
       });
     });
     // A client that goes away mid-body: nothing to answer (the close handler records it).

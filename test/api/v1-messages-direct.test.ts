@@ -87,7 +87,19 @@ describe('/v1/messages served ahead of Fastify', () => {
 
   it('refuses bad bodies alike: malformed JSON, prototype poisoning, missing fields, an empty object', async () => {
     await start();
-    const bodies = ['{"model":', '{"__proto__":{"x":1},"model":"m","max_tokens":1,"messages":[]}', '{"constructor":{"prototype":{"x":1}}}', JSON.stringify({ model: MODEL }), '{}', '   '];
+    const bodies = [
+      '{"model":',
+      '{"__proto__":{"x":1},"model":"m","max_tokens":1,"messages":[]}',
+      '{"constructor":{"prototype":{"x":1}}}',
+      JSON.stringify({ model: MODEL }),
+      '{}',
+      '   ',
+      '{"model":"","max_tokens":1,"messages":[]}',
+      '{"model":"m","max_tokens":"1","messages":[]}',
+      '{"model":"m","max_tokens":1,"messages":{}}',
+      '[{"model":"m","max_tokens":1,"messages":[]}]',
+      '{"model":"m","max_tokens":1,"messages":[]} x',
+    ];
     for (const body of bodies) {
       const { direct, fastify } = await bothPaths(body);
       expect(direct.status, body).toBe(400);
@@ -95,6 +107,26 @@ describe('/v1/messages served ahead of Fastify', () => {
       expect(comparable(direct), body).toEqual(comparable(fastify));
     }
     expect(messageCalls()).toHaveLength(0);
+  });
+
+  it('reads a request written unusually as its parse reads it, and forwards its bytes unchanged', async () => {
+    await start();
+    const bodies = [
+      // An escaped key and an escaped model name mean what they decode to.
+      `{"mod\\u0065l":"${MODEL}","max_tokens":5,"messages":[{"role":"user","content":"escaped key"}]}`,
+      `{"model":"claude-sonnet\\u002d4-6","max_tokens":5,"messages":[{"role":"user","content":"escaped model"}]}`,
+      // The last of duplicate keys counts; `stream` only when it is `true`.
+      `{"model":"other","model":"${MODEL}","max_tokens":5,"messages":[{"role":"user","content":"dupes"}],"stream":"true"}`,
+      ` {\n "model" : "${MODEL}" , "max_tokens" : 5e0 , "messages" : [ {"role":"user","content":"spaced é 😀"} ] }\n`,
+    ];
+    for (const body of bodies) {
+      const { direct, fastify } = await bothPaths(body);
+      expect(direct.status, body).toBe(200);
+      expect(direct.headers['content-type'], body).toBe('application/json');
+      expect(comparable(direct), body).toEqual(comparable(fastify));
+    }
+    const forwarded = messageCalls().map((r) => r.rawBody);
+    expect(forwarded).toEqual(bodies.flatMap((body) => [body, body]));
   });
 
   it('echoes a sane X-Request-ID and logs one http_request line per call with it', async () => {

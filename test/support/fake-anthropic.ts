@@ -101,6 +101,8 @@ export interface RecordedRequest {
   model?: string;
   /** Parsed JSON, or the raw string when it is not JSON, or undefined when empty. */
   body: unknown;
+  /** The body's text exactly as received. */
+  rawBody?: string;
   /** Lower-cased header names; repeated headers joined with ", ". */
   headers: Record<string, string>;
   authVia: 'x-api-key' | 'bearer' | null;
@@ -834,6 +836,7 @@ class FakeAnthropicServer implements FakeAnthropic {
 
     const raw = await readBody(req);
     if (raw === null) return; // The client went away while sending.
+    record.rawBody = raw;
     record.body = parseBody(raw);
     if (isRecord(record.body) && typeof record.body.model === 'string') record.model = record.body.model;
 
