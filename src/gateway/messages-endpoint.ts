@@ -90,7 +90,7 @@ export async function serveMessages(gateway: MessagesGateway, call: MessagesCall
   res.once('close', () => {
     if (!res.writableFinished) cancel.abort(new Error('client went away'));
   });
-  const outcome = await gateway.run(request, passthroughHeaders(call.headers), cancel);
+  const outcome = await gateway.run(request, passthroughHeaders(call.headers), cancel, requestId);
   if (outcome.kind === 'error') {
     writeFailure(res, head, requestId, outcome);
     return;

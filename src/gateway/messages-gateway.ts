@@ -103,8 +103,12 @@ export class MessagesGateway {
     return route && first ? this.target(route.model, first).upstream : undefined;
   }
 
-  /** The request's body as sent (`raw`) is forwarded as is rather than serialised again, unless a target asks for another model. */
-  async run(request: MessagesRequest, headers: Record<string, string>, signal: CancelSignal): Promise<GatewayOutcome> {
+  /**
+   * The request's body as sent (`raw`) is forwarded as is rather than serialised again, unless a target
+   * asks for another model. `requestId` names the call in the log lines written for it, where no
+   * request context does (the direct route).
+   */
+  async run(request: MessagesRequest, headers: Record<string, string>, signal: CancelSignal, requestId?: string): Promise<GatewayOutcome> {
     const { model, stream } = request;
     const route = this.routing.resolve(model);
     if (!route) {
@@ -151,7 +155,9 @@ export class MessagesGateway {
           const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
           const base = this.settings.delaysMs[Math.min(retry, this.settings.delaysMs.length - 1)] ?? 1000;
           const delay = retryAfter !== undefined ? Math.min(retryAfter, this.settings.maxRetryAfterMs) : base * (0.8 + Math.random() * 0.4);
-          this.log.warn({ event: 'reconnection_attempt', component: 'gateway', target: target.name, attempt: attempts, delay_ms: Math.round(delay), reason: errorType ?? 'unknown' });
+          const fields = { event: 'reconnection_attempt', component: 'gateway', target: target.name, attempt: attempts, delay_ms: Math.round(delay), reason: errorType ?? 'unknown' };
+          // Without a request id given, the request context's (if any) is added by the logger.
+          this.log.warn(requestId === undefined ? fields : { ...fields, request_id: requestId });
           try {
             await abortableSleep(delay, signal);
           } catch {

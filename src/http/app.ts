@@ -77,9 +77,11 @@ export async function buildHttpApp(services: Services, options: HttpOptions): Pr
     },
   });
 
-  // Everything done for a request (hooks, handler, the services it calls) runs in its context.
-  app.addHook('onRequest', (request, _reply, done) => {
-    requestContext.run({ requestId: String(request.id) }, () => {
+  // Everything done for a request (hooks, handler, the services it calls) runs in its context, which
+  // is left when the response is over (with none in flight, the context's async hooks go off).
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.raw.once('close', () => requestContext.leave());
+    requestContext.enter({ requestId: String(request.id) }, () => {
       // Start lines are debug: at info, one line per request (http_request, at the end) is enough.
       request.log.debug({ event: LogEvent.httpRequestStarted, method: request.method, url: request.url.split('?')[0] });
       done();

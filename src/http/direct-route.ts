@@ -4,7 +4,6 @@ import type { Identity } from '../auth/identity.js';
 import type { KeyRing } from '../auth/key-ring.js';
 import { LogEvent } from '../observability/events.js';
 import { CLIENT_CLOSED_REQUEST } from '../observability/metrics/http-metrics.js';
-import { requestContext } from '../observability/request-context.js';
 import { presentedKey } from './auth.js';
 import { toHttpError } from './error-handler.js';
 import type { HttpError } from './http-error.js';
@@ -178,14 +177,13 @@ export class DirectRoutes {
         return text.trim() === '' ? undefined : this.deps.parseJson(text);
       };
       const failed = (error: unknown) => this.fail(route, res, head, requestId, error);
-      requestContext.run({ requestId }, () => {
-        // Whatever the route throws (a body that is not JSON, too), at once or later, becomes the answer.
-        try {
-          route.serve({ req, res, head, requestId, identity, raw, parse }).catch(failed);
-        } catch (error) {
-          failed(error);
-        }
-      });
+      // No request context (see observability/request-context.ts): the route names the request itself.
+      // Whatever it throws (a body that is not JSON, too), at once or later, becomes the answer.
+      try {
+        route.serve({ req, res, head, requestId, identity, raw, parse }).catch(failed);
+      } catch (error) {
+        failed(error);
+      }
     });
     // A client that goes away mid-body: nothing to answer (the close handler records it).
     req.on('error', () => res.destroy());

@@ -129,6 +129,18 @@ describe('/v1/messages served ahead of Fastify', () => {
     expect(forwarded).toEqual(bodies.flatMap((body) => [body, body]));
   });
 
+  it('names the call in the lines the gateway writes for it, without a request context', async () => {
+    await start({ RETRY_DELAYS_MS: '10' });
+    upstream.fake.setModelBehavior(MODEL, { faults: [{ kind: 'status', status: 500 }] });
+    const answer = await call('direct', JSON.stringify(ask), { 'x-request-id': 'trace-retry' });
+    expect(answer.status).toBe(200);
+    expect(answer.headers['x-gateway-attempts']).toBe('2');
+    await new Promise((resolve) => setImmediate(resolve));
+    const retries = server.logs.filter((line) => line.event === 'reconnection_attempt');
+    expect(retries).toHaveLength(1);
+    expect(retries[0]).toMatchObject({ request_id: 'trace-retry', component: 'gateway', target: 'default' });
+  });
+
   it('echoes a sane X-Request-ID and logs one http_request line per call with it', async () => {
     await start();
     const { direct, fastify } = await bothPaths(JSON.stringify(ask), { 'x-request-id': 'trace-abc.123' });
