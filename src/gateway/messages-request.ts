@@ -26,14 +26,30 @@ const STREAM = 3;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
+const ESCAPE = Buffer.from('\\u00');
+
+/**
+ * Whether the body might hold a key the strict parser refuses (`__proto__`, `constructor`) anywhere,
+ * written plainly or with a letter escaped (`\u0070` for `p`: escapes of U+0050–U+007F). Text escaped
+ * as JSON encoders do (non-ASCII and control characters) does not count.
+ */
+function mayHoldRefusedKey(bytes: Buffer): boolean {
+  if (bytes.includes('__proto__') || bytes.includes('constructor')) return true;
+  for (let at = bytes.indexOf(ESCAPE); at !== -1; at = bytes.indexOf(ESCAPE, at + ESCAPE.length)) {
+    const next = bytes[at + ESCAPE.length];
+    if (next === 0x35 || next === 0x36 || next === 0x37) return true;
+  }
+  return false;
+}
+
 /**
  * The request read straight off the bytes, without parsing the body (the conversation, often most of
  * it, is only checked to be JSON): `null` whenever it is not plainly a valid request — invalid JSON, a
- * body that a strict parser refuses (`__proto__`, `constructor`), an escaped key or model — so that
+ * body that might hold a key the strict parser refuses, an escaped top-level key or model — so that
  * the parser then decides, with its own error messages.
  */
 export function readMessagesRequest(bytes: Buffer): MessagesRequest | null {
-  if (bytes.includes('__proto__') || bytes.includes('constructor')) return null;
+  if (mayHoldRefusedKey(bytes)) return null;
   const members = MEMBERS;
   members.clear();
   if (!isJsonBytes(bytes, 0, bytes.length, members) || members.escaped) return null;

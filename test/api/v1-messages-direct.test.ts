@@ -91,6 +91,8 @@ describe('/v1/messages served ahead of Fastify', () => {
       '{"model":',
       '{"__proto__":{"x":1},"model":"m","max_tokens":1,"messages":[]}',
       '{"constructor":{"prototype":{"x":1}}}',
+      // Nested, and with a letter escaped: still refused, though only the top level is read on the fast path.
+      `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x","__pro\\u0074o__":{"x":1}}]}`,
       JSON.stringify({ model: MODEL }),
       '{}',
       '   ',
@@ -118,6 +120,8 @@ describe('/v1/messages served ahead of Fastify', () => {
       // The last of duplicate keys counts; `stream` only when it is `true`.
       `{"model":"other","model":"${MODEL}","max_tokens":5,"messages":[{"role":"user","content":"dupes"}],"stream":"true"}`,
       ` {\n "model" : "${MODEL}" , "max_tokens" : 5e0 , "messages" : [ {"role":"user","content":"spaced é 😀"} ] }\n`,
+      // Non-ASCII escaped as JSON encoders do (Python's json.dumps by default).
+      `{"model":"${MODEL}","max_tokens":5,"messages":[{"role":"user","content":"caf\\u00e9 \\ud83d\\ude00 \\u001b"}]}`,
     ];
     for (const body of bodies) {
       const { direct, fastify } = await bothPaths(body);
