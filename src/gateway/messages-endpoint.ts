@@ -113,10 +113,11 @@ export function messagesDirectRoute(gateway: MessagesGateway): DirectRoute {
     group: 'chat',
     sendError: (res: ServerResponse, head: ResponseHead, error: HttpError, requestId: string) =>
       writeAnthropicError(res, head, error.statusCode === 422 ? 400 : error.statusCode, error.type, error.message, requestId, error.headers),
-    serve: async ({ req, res, head, requestId, raw, parse }) => {
-      // Read off the bytes when plainly valid (nearly always); else parsed, for the parser's own errors.
+    serve: ({ req, res, head, requestId, raw, parse }) => {
+      // Read off the bytes when plainly valid (nearly always); else parsed, for the parser's own errors
+      // (thrown at once: the direct route answers those too).
       const request = readMessagesRequest(raw) ?? messagesRequestOf(parse(), raw);
-      await serveMessages(gateway, { res, head, requestId, headers: req.headers, request });
+      return serveMessages(gateway, { res, head, requestId, headers: req.headers, request });
     },
   };
 }
