@@ -7,9 +7,9 @@ export interface RequestContext {
 
 /**
  * AsyncLocalStorage works through async hooks that, once enabled, run on every promise and async
- * operation of the whole process — measured, about 7 % of the CPU of a `/v1/messages` call (110 →
- * 102 µs side by side), whether that call uses the context or not. So the hooks are on only while a request that
- * runs in a context is in flight (Fastify's routes: chat, sessions, operations); the direct route
+ * operation of the whole process — measured, 3–7 % of the CPU of a `/v1/messages` call (side by side,
+ * in either order), whether that call uses the context or not. So the hooks are on only while a request
+ * that runs in a context is in flight (Fastify's routes: chat, sessions, operations); the direct route
  * (`/v1/messages`) runs without one and names its request in the lines it writes itself.
  */
 class ScopedRequestContext {
