@@ -5,6 +5,7 @@
  * on to Fastify), and the two answers are compared.
  */
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { useFakeAnthropic } from '../support/fake-anthropic-suite.js';
@@ -109,6 +110,39 @@ describe('/v1/messages served ahead of Fastify', () => {
       expect(comparable(direct), body).toEqual(comparable(fastify));
     }
     expect(messageCalls()).toHaveLength(0);
+  });
+
+  it('answers any body alike on both doors: valid, invalid, odd types, refused keys, escapes, cut short', async () => {
+    await start();
+    /** Mostly the valid value, sometimes a wrong or missing one (JSON.stringify drops undefined). */
+    const field = (valid: unknown, wrong: unknown[]) => fc.oneof({ arbitrary: fc.constant(valid), weight: 5 }, { arbitrary: fc.constantFrom(...wrong), weight: 1 });
+    const body = fc.record({
+      model: field(MODEL, [undefined, '', 5, null]),
+      max_tokens: field(5, [undefined, '5', 1.5, null]),
+      messages: field([{ role: 'user', content: 'fuzz é' }], [undefined, {}, 'x']),
+      stream: field(undefined, [true, false, 'true']),
+      extra: field(undefined, [{ nested: [1, { a: null }] }, 'x']),
+    });
+    /** How the body is written: as JSON.stringify does, spaced, a key or letter escaped, a refused key added, cut short. */
+    const writing = fc.constantFrom('plain', 'spaced', 'escaped-key', 'escaped-letter', 'proto', 'cut');
+    const write = (value: Record<string, unknown>, how: string): string => {
+      const text = JSON.stringify(value);
+      if (how === 'spaced') return JSON.stringify(value, null, 1);
+      if (how === 'escaped-key') return text.replace('"model"', '"mod\\u0065l"');
+      if (how === 'escaped-letter') return text.replace('"user"', '"\\u0075ser"');
+      if (how === 'proto') return text.replace('{', '{"__proto__":{"x":1},');
+      if (how === 'cut') return text.slice(0, Math.max(1, text.length - 3));
+      return text;
+    };
+    await fc.assert(
+      fc.asyncProperty(body, writing, async (value, how) => {
+        const text = write(value, how);
+        const { direct, fastify } = await bothPaths(text);
+        expect(comparable(direct), text).toEqual(comparable(fastify));
+        expect(direct.status, text).toBeLessThan(500);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('reads a request written unusually as its parse reads it, and forwards its bytes unchanged', async () => {
