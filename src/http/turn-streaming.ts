@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TurnAbort } from '../chat/turn-abort.js';
 import type { PreparedTurn, TurnRunner } from '../chat/turn-runner.js';
 import { LogEvent } from '../observability/events.js';
+import { requestContext } from '../observability/request-context.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { SessionRecord, SessionStore } from '../store/types.js';
 import { parseEventId, type EventId } from '../streams/event-id.js';
@@ -32,7 +33,12 @@ export function startTurn(request: FastifyRequest, turns: TurnRunner, settings: 
       if (!turn.active.controller.signal.aborted) turn.active.controller.abort(new TurnAbort('client_disconnected'));
     };
   }
-  turns.run(turn, stream).catch((err: unknown) => request.log.error({ event: LogEvent.chatTurnFailed, session_id: turn.session.id, err }, 'turn crashed'));
+  // The turn may outlive its response (a client gone, generation going on): its lines still name the request.
+  const release = requestContext.hold();
+  turns
+    .run(turn, stream)
+    .catch((err: unknown) => request.log.error({ event: LogEvent.chatTurnFailed, session_id: turn.session.id, err }, 'turn crashed'))
+    .finally(release);
   return stream;
 }
 

@@ -48,4 +48,26 @@ describe('requestContext', () => {
     requestContext.leave();
     expect(next).toBe('next');
   });
+
+  it('stays on for work a request holds past its response, and only for it', async () => {
+    let release: () => void = () => {};
+    let late: string | undefined;
+    requestContext.enter({ requestId: 'turn' }, () => {
+      release = requestContext.hold();
+      setTimeout(() => (late = requestContext.getStore()?.requestId), 5);
+    });
+    requestContext.leave(); // the response is over; the held work goes on
+    await sleep(20);
+    expect(late).toBe('turn');
+    release();
+    release(); // twice is once
+    requestContext.enter({ requestId: 'after' }, () => {
+      setTimeout(() => (late = requestContext.getStore()?.requestId), 5);
+    });
+    requestContext.leave();
+    await sleep(20);
+    expect(late).toBeUndefined(); // off again: nothing in flight, nothing held
+    // Outside any request there is nothing to hold.
+    requestContext.hold()();
+  });
 });

@@ -33,6 +33,22 @@ class ScopedRequestContext {
     if (this.inFlight === 0) this.storage.disable();
   }
 
+  /**
+   * Keeps the context on for work that outlives its request's response (a chat turn that goes on
+   * after its client left), so that its lines still name the request; call the returned function when
+   * that work is over. Outside any request's context there is nothing to keep.
+   */
+  hold(): () => void {
+    if (this.storage.getStore() === undefined) return () => {};
+    this.inFlight++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.leave();
+    };
+  }
+
   /** Runs `fn` in a context for as long as it runs synchronously (tests, and work outside any request). */
   run<T>(context: RequestContext, fn: () => T): T {
     try {

@@ -227,6 +227,13 @@ describe('chat against the Anthropic fake', () => {
     expect(upstream).toHaveLength(1);
     expect(upstream[0]).toMatchObject({ clientClosed: false, completed: true });
     expect(server.logs.some((l) => l.event === 'client_disconnected' && l.generation === 'continues')).toBe(true);
+    // The turn outlived its response; its lines still name the request (the request context is held).
+    await expect.poll(() => server.logs.some((l) => l.event === 'chat_turn_completed' && l.session_id === sessionId)).toBe(true);
+    const turnLines = server.logs.filter((l) => l.session_id === sessionId && ['chat_turn_started', 'client_disconnected', 'chat_turn_completed'].includes(String(l.event)));
+    expect(turnLines.map((l) => l.event)).toEqual(expect.arrayContaining(['chat_turn_started', 'client_disconnected', 'chat_turn_completed']));
+    const ids = new Set(turnLines.map((l) => l.request_id));
+    expect(ids.size).toBe(1);
+    expect([...ids][0]).toEqual(expect.any(String));
   });
 
   it('refuses a second message to a session that is still answering with 409', async () => {
