@@ -10,6 +10,8 @@
  * order mark is refused, as JSON.parse refuses U+FEFF.
  */
 
+import { bytesAre } from './ascii-bytes.js';
+
 const TAB = 0x09;
 const LF = 0x0a;
 const CR = 0x0d;
@@ -63,7 +65,7 @@ export class TopLevelMembers {
   indexOf(bytes: Uint8Array, start: number, end: number): number {
     for (let n = 0; n < this.keys.length; n++) {
       const key = this.keys[n] as string;
-      if (asciiAt(bytes, start, end, key)) return n;
+      if (bytesAre(bytes, start, end, key)) return n;
     }
     return -1;
   }
@@ -75,15 +77,8 @@ export class TopLevelMembers {
   /** Whether member `n` is present and its value is written exactly `value` (e.g. `"message"` or `null`). */
   is(n: number, bytes: Uint8Array, value: string): boolean {
     const start = this.starts[n] as number;
-    return start >= 0 && asciiAt(bytes, start, this.ends[n] as number, value);
+    return start >= 0 && bytesAre(bytes, start, this.ends[n] as number, value);
   }
-}
-
-/** Whether bytes[start, end) are the characters of `ascii`. */
-function asciiAt(bytes: Uint8Array, start: number, end: number, ascii: string): boolean {
-  if (end - start !== ascii.length) return false;
-  for (let k = 0; k < ascii.length; k++) if (bytes[start + k] !== ascii.charCodeAt(k)) return false;
-  return true;
 }
 
 /** Whether bytes[start, end) is exactly one JSON value, with optional whitespace around it. */
@@ -117,7 +112,7 @@ export function isJsonBytes(bytes: Uint8Array, start = 0, end = bytes.length, me
       if (i < 0) return false;
     } else {
       const word = c === 0x74 ? 'true' : c === 0x66 ? 'false' : c === 0x6e ? 'null' : '';
-      if (word === '' || i + word.length > end || !asciiAt(bytes, i, i + word.length, word)) return false;
+      if (word === '' || i + word.length > end || !bytesAre(bytes, i, i + word.length, word)) return false;
       i += word.length;
     }
     // A value ended at i: close containers, or go on to the next element or member.

@@ -14,6 +14,8 @@
  * only an event spanning chunks is assembled with one `Buffer.concat` of its pending pieces.
  */
 
+import { bytesAre } from './ascii-bytes.js';
+
 const LF = 0x0a;
 const CR = 0x0d;
 
@@ -224,13 +226,6 @@ export class SseEvent implements ScannedEvent {
 
 /** The event names of Anthropic's streams: these strings are shared rather than decoded each time. */
 const KNOWN_NAMES = ['content_block_delta', 'message_start', 'content_block_start', 'ping', 'content_block_stop', 'message_delta', 'message_stop', 'error'];
-
-/** Whether raw[start, end) are the characters of `ascii` (a loop: Buffer's compare costs a native call). */
-function bytesAre(raw: Buffer, start: number, end: number, ascii: string): boolean {
-  if (end - start !== ascii.length) return false;
-  for (let k = 0; k < ascii.length; k++) if (raw[start + k] !== ascii.charCodeAt(k)) return false;
-  return true;
-}
 
 function eventName(raw: Buffer, start: number, end: number): string {
   for (const name of KNOWN_NAMES) if (bytesAre(raw, start, end, name)) return name;
