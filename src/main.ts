@@ -1,5 +1,6 @@
 import { ConfigError, helpText, loadConfig } from './config.js';
 import { createApplication } from './application.js';
+import { tuneHeap } from './lifecycle/heap-tuning.js';
 import { LogEvent } from './observability/events.js';
 import { createLogger } from './observability/logger.js';
 
@@ -9,6 +10,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(helpText());
     return;
   }
+  tuneHeap();
   let config;
   try {
     config = loadConfig();
