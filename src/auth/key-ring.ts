@@ -1,5 +1,5 @@
+// A namespace import: `hash` is missing before Node 20.12, and a named import of it would fail to link.
 import * as crypto from 'node:crypto';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Identity } from './identity.js';
 
 /** A client key as configured: its name and the SHA-256 of the key (the key itself is not kept). */
@@ -12,7 +12,7 @@ export interface KeyEntry {
 const oneShot = typeof crypto.hash === 'function' ? crypto.hash : undefined;
 
 export function sha256(text: string): Buffer {
-  return oneShot ? oneShot('sha256', text, 'buffer') : createHash('sha256').update(text, 'utf8').digest();
+  return oneShot ? oneShot('sha256', text, 'buffer') : crypto.createHash('sha256').update(text, 'utf8').digest();
 }
 
 /**
@@ -32,9 +32,9 @@ export class KeyRing {
   identify(presented: string): Identity | null {
     const digest = sha256(presented);
     let match: Identity | null = null;
-    if (this.admin && timingSafeEqual(digest, this.admin)) match = { kind: 'admin', keyId: 'admin' };
+    if (this.admin && crypto.timingSafeEqual(digest, this.admin)) match = { kind: 'admin', keyId: 'admin' };
     for (const entry of this.clients) {
-      if (timingSafeEqual(digest, entry.sha256) && !match) match = { kind: 'client', keyId: entry.id };
+      if (crypto.timingSafeEqual(digest, entry.sha256) && !match) match = { kind: 'client', keyId: entry.id };
     }
     return match;
   }
